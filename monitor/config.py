@@ -1,0 +1,202 @@
+"""Load and validate synthmon.yaml once: `${VAR}` interpolation, defaults, unknown keys rejected.
+
+A config that loads is fully checked: every later part may trust its types and ranges.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from monitor import checks as checks_mod
+from monitor.checks import Check, Defaults
+from monitor.fields import Fields
+
+_VAR = re.compile(r"\$(\$)?\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+# Environment variables whose values are secrets wherever they are used.
+_SECRET_VAR = re.compile(r"PASS|SECRET|TOKEN|KEY|DSN|CREDENTIAL|AUTH", re.IGNORECASE)
+
+METRIC_SINKS = ("local", "prometheus", "cloud_monitoring")
+ALERT_SINKS = ("local", "pubsub")
+
+
+class ConfigError(Exception):
+    """A config problem, located: `file: checks[2] "name": field: what is wrong`."""
+
+    def __init__(self, file: str, where: str, field: str, problem: str) -> None:
+        self.file, self.where, self.field, self.problem = file, where, field, problem
+        parts = [p for p in (where, field) if p]
+        super().__init__(f"{file}: {': '.join(parts)}: {problem}" if parts else f"{file}: {problem}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Sinks:
+    metrics: tuple[str, ...] = ("local",)
+    alerts: tuple[str, ...] = ("local",)
+    project_id: str | None = None
+    alert_topic: str = "synthmon-alerts"
+    state: str = "sqlite:///.synthmon/state.db"
+    results_file: str = ".synthmon/results.jsonl"
+    alerts_file: str = ".synthmon/alerts.jsonl"
+    job: str = "synthmon"
+
+
+@dataclasses.dataclass(frozen=True)
+class MaintenanceWindow:
+    checks: tuple[str, ...]  # empty tuple means every check
+    start: dt.datetime
+    end: dt.datetime
+    reason: str = ""
+
+    def covers(self, check: str, now: dt.datetime) -> bool:
+        return (not self.checks or check in self.checks) and self.start <= now < self.end
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    path: str
+    location: str
+    run_timeout_s: float
+    sinks: Sinks
+    defaults: Defaults
+    checks: tuple[Check, ...]
+    maintenance: tuple[MaintenanceWindow, ...] = ()
+    secrets: frozenset[str] = frozenset()
+
+    def check(self, name: str) -> Check:
+        for c in self.checks:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    @property
+    def check_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.checks)
+
+
+def default_path(environ: Mapping[str, str] | None = None) -> str:
+    environ = os.environ if environ is None else environ
+    return environ.get("SYNTHMON_CONFIG") or "synthmon.yaml"
+
+
+def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
+    """Read, interpolate and validate a config file. Raises ConfigError, never anything else."""
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(name, "", "", f"cannot read: {exc.__class__.__name__}: {exc}") from None
+    return loads(text, name, os.environ if environ is None else environ, base_dir=Path(path).parent)
+
+
+def loads(text: str, name: str = "<config>", environ: Mapping[str, str] | None = None,
+          base_dir: Path | None = None) -> Config:
+    environ = {} if environ is None else environ
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(name, "", "", f"invalid YAML{at}") from None
+    except RecursionError:
+        raise ConfigError(name, "", "", "invalid YAML: nested too deeply") from None
+    if raw is None:
+        raw = {}
+    secrets: set[str] = set()
+    raw = _interpolate(raw, name, "", environ, secrets)
+    top = Fields(raw, name, "", "")
+    location = top.str("location", "local")
+    run_timeout_s = top.number("run_timeout_s", 50.0, lo=1, hi=3600)
+    sinks = _sinks(top.mapping("sinks"), name)
+    defaults = checks_mod.parse_defaults(top.mapping("defaults"), name)
+    raw_checks = top.list("checks", [])
+    maintenance_raw = top.list("maintenance", [])
+    top.done()
+    parsed: list[Check] = []
+    seen: set[str] = set()
+    for i, item in enumerate(raw_checks):
+        check = checks_mod.parse_check(item, i, name, defaults, base_dir or Path("."), secrets)
+        if check.name in seen:
+            raise ConfigError(name, f'checks[{i}] "{check.name}"', "name", "duplicate check name")
+        seen.add(check.name)
+        if check.timeout_s > run_timeout_s:
+            raise ConfigError(name, f'checks[{i}] "{check.name}"', "timeout_s",
+                              f"{check.timeout_s:g} s exceeds run_timeout_s {run_timeout_s:g} s")
+        parsed.append(check)
+    windows = tuple(_window(w, i, name, seen) for i, w in enumerate(maintenance_raw))
+    return Config(name, location, run_timeout_s, sinks, defaults, tuple(parsed), windows,
+                  frozenset(s for s in secrets if len(s) >= 4))
+
+
+def _interpolate(node: Any, file: str, path: str, environ: Mapping[str, str], secrets: set[str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _interpolate(v, file, f"{path}.{k}" if path else str(k), environ, secrets)
+                for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, file, f"{path}[{i}]", environ, secrets) for i, v in enumerate(node)]
+    if not isinstance(node, str) or "$" not in node:
+        return node
+
+    def sub(m: re.Match[str]) -> str:
+        if m.group(1):  # $${X} is a literal ${X}
+            return m.group(0)[1:]
+        var, fallback = m.group(2), m.group(3)
+        value = environ.get(var)
+        if value is None:
+            if fallback is None:
+                where, _, field = _split_path(path)
+                raise ConfigError(file, where, field, f"environment variable {var} is not set")
+            value = fallback
+        if _SECRET_VAR.search(var):
+            secrets.add(value)
+        return value
+
+    return _VAR.sub(sub, node)
+
+
+def _split_path(path: str) -> tuple[str, str, str]:
+    m = re.match(r"(checks\[\d+\])\.?(.*)", path)
+    if m:
+        return m.group(1), "", m.group(2)
+    return "", "", path
+
+
+def _sinks(raw: Mapping[str, Any], file: str) -> Sinks:
+    f = Fields(raw, file, "sinks", "sinks.")
+    metrics = f.str_list("metrics", ["local"], choices=METRIC_SINKS)
+    alerts = f.str_list("alerts", ["local"], choices=ALERT_SINKS)
+    project_id = f.opt_str("project_id")
+    alert_topic = f.str("alert_topic", "synthmon-alerts")
+    state = f.str("state", "sqlite:///.synthmon/state.db")
+    results_file = f.str("results_file", ".synthmon/results.jsonl")
+    alerts_file = f.str("alerts_file", ".synthmon/alerts.jsonl")
+    job = f.str("job", "synthmon")
+    f.done()
+    if not (state.startswith("sqlite:///") or state.startswith("firestore://") or state == "memory://"):
+        raise ConfigError(file, "", "sinks.state",
+                          f"unsupported state store {state!r} (sqlite:///PATH, firestore://DB/COLLECTION, memory://)")
+    needs_project = "cloud_monitoring" in metrics or "pubsub" in alerts or state.startswith("firestore://")
+    if needs_project and not project_id:
+        raise ConfigError(file, "", "sinks.project_id", "required by cloud_monitoring, pubsub or firestore")
+    return Sinks(tuple(metrics), tuple(alerts), project_id, alert_topic, state, results_file, alerts_file, job)
+
+
+def _window(raw: Any, i: int, file: str, names: set[str]) -> MaintenanceWindow:
+    f = Fields(raw, file, f"maintenance[{i}]", "")
+    checks = f.str_list("checks", [])
+    start, end = f.timestamp("start"), f.timestamp("end")
+    reason = f.str("reason", "")
+    f.done()
+    for c in checks:
+        if c not in names:
+            raise ConfigError(file, f"maintenance[{i}]", "checks", f"unknown check {c!r}")
+    if end <= start:
+        raise ConfigError(file, f"maintenance[{i}]", "end", "must be after start")
+    return MaintenanceWindow(tuple(checks), start, end, reason)
