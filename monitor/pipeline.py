@@ -1,0 +1,129 @@
+"""One monitoring run end to end: choose due checks, probe them, redact, publish, remember.
+
+Both the CLI and the HTTP service go through `Monitor.run`, so scheduling, overlap rules and
+publishing behave the same whichever way a run was triggered (DESIGN.md "Scheduling").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
+
+from monitor.config import Config
+from monitor.redact import Redactor
+from monitor.result import ProbeResult, RunReport
+from monitor.runner import run_checks
+
+log = logging.getLogger("synthmon.run")
+
+
+class Publisher(Protocol):
+    """Everything that leaves the process after a run: metrics, alert transitions, stored state."""
+
+    def publish(self, report: RunReport, *, deadline: float) -> None:
+        """Publish within `deadline` (a time.monotonic() value); never raises."""
+
+    def last_starts(self) -> dict[str, float]:
+        """Epoch seconds of each check's last scheduled start (for interval_s)."""
+
+    def mark_started(self, names: Iterable[str], at: float) -> None: ...
+
+    def alert_states(self) -> dict[str, dict[str, Any]]:
+        """Per check: alert state for /status (state, since, consecutive failures...)."""
+
+
+class Monitor:
+    def __init__(self, config: Config, *, publisher: Publisher | None = None,
+                 clock: Callable[[], float] = time.time, probes: Mapping[str, Any] | None = None) -> None:
+        self.config = config
+        self.clock = clock
+        self.probes = probes
+        self.redactor = Redactor(config.secrets)
+        if publisher is None:
+            from monitor.publish import build_publisher
+
+            publisher = build_publisher(config, clock=clock)
+        self.publisher = publisher
+        self._lock = threading.Lock()
+        self._in_flight: set[str] = set()
+        self.latest: dict[str, ProbeResult] = {}
+        self.last_report: RunReport | None = None
+
+    def select(self, names: Iterable[str] | None) -> list[str]:
+        """Configured check names in config order; raises KeyError naming an unknown one."""
+        if names is None:
+            return list(self.config.check_names)
+        wanted = list(dict.fromkeys(names))
+        for n in wanted:
+            if n not in self.config.check_names:
+                raise KeyError(n)
+        return [n for n in self.config.check_names if n in wanted]
+
+    def _claim(self, names: list[str], scheduled: bool, now: float) -> tuple[list[str], list[dict[str, str]]]:
+        skipped: list[dict[str, str]] = []
+        chosen: list[str] = []
+        last = self.publisher.last_starts() if scheduled else {}
+        with self._lock:
+            for n in names:
+                check = self.config.check(n)
+                if n in self._in_flight:
+                    skipped.append({"name": n, "reason": "in_progress"})
+                elif scheduled and n in last and last[n] + check.interval_s > now + 0.5:
+                    skipped.append({"name": n, "reason": "not_due"})
+                else:
+                    chosen.append(n)
+            self._in_flight.update(chosen)
+        if scheduled and chosen:
+            self.publisher.mark_started(chosen, now)
+        return chosen, skipped
+
+    def run(self, names: Iterable[str] | None = None, *, scheduled: bool = False,
+            publish: bool = True) -> RunReport:
+        """Run the named (or all) checks. `scheduled` runs only due ones and moves their schedule."""
+        selected = self.select(names)
+        started_mono, now = time.monotonic(), self.clock()
+        chosen, skipped = self._claim(selected, scheduled, now)
+        try:
+            checks = [self.config.check(n) for n in chosen]
+            results = asyncio.run(run_checks(checks, self.config.run_timeout_s, self.probes))
+        finally:
+            with self._lock:
+                self._in_flight.difference_update(chosen)
+        for r in results:
+            self._scrub(r)
+        report = RunReport(
+            run_id=uuid.uuid4().hex[:16], started_at=_iso(now), finished_at=_iso(self.clock()),
+            location=self.config.location, results=results, skipped=skipped,
+            duration_ms=(time.monotonic() - started_mono) * 1000,
+        )
+        with self._lock:
+            self.latest.update({r.name: r for r in results})
+            self.last_report = report
+        if publish:
+            # Sinks get what is left of the run deadline, and at least a few seconds.
+            budget = max(5.0, self.config.run_timeout_s - (time.monotonic() - started_mono))
+            self.publisher.publish(report, deadline=time.monotonic() + budget)
+        log.info("run %s: %d checks, %d failed, %d skipped", report.run_id, len(results),
+                 sum(not r.ok for r in results), len(skipped),
+                 extra={"run_id": report.run_id, "report": report.to_dict()})
+        return report
+
+    def _scrub(self, r: ProbeResult) -> None:
+        r.target = self.redactor.text(r.target)
+        r.details = self.redactor.scrub(r.details)
+        if r.failure is not None:
+            from monitor.result import Failure
+
+            r.failure = Failure(r.failure.cls, self.redactor.text(r.failure.message))
+        if r.diagnosis:
+            r.diagnosis = self.redactor.text(r.diagnosis)
+
+
+def _iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,1 @@
+"""Sinks: where results and alerts go. A sink never fails a run."""

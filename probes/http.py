@@ -1,0 +1,273 @@
+"""HTTP(S) probe on libcurl: one fresh connection per probe, curl-style phase timings, TLS expiry.
+
+Success: the expected status (any 2xx by default), every body/JSON/latency expectation met, and a
+certificate that does not expire within `cert_min_days`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import time
+import weakref
+from typing import Any
+
+import certifi
+import pycurl
+
+from monitor.checks import HttpCheck
+from monitor.diagnosis import diagnose
+from monitor.result import ProbeResult
+
+# libcurl error codes (curl/curl.h) → failure class; see also classify_curl().
+_CURL_CLASS: dict[int, str] = {
+    pycurl.E_COULDNT_RESOLVE_HOST: "dns",
+    pycurl.E_COULDNT_RESOLVE_PROXY: "dns",
+    pycurl.E_COULDNT_CONNECT: "connect_refused",
+    pycurl.E_GOT_NOTHING: "connect_refused",
+    pycurl.E_SSL_CONNECT_ERROR: "tls",
+    pycurl.E_PEER_FAILED_VERIFICATION: "tls",
+    pycurl.E_SSL_CERTPROBLEM: "tls",
+    pycurl.E_SSL_CIPHER: "tls",
+    pycurl.E_SSL_CACERT_BADFILE: "tls",
+    pycurl.E_SSL_ISSUER_ERROR: "tls",
+    pycurl.E_TOO_MANY_REDIRECTS: "http_status",
+    pycurl.E_UNSUPPORTED_PROTOCOL: "http_status",
+    pycurl.E_BAD_CONTENT_ENCODING: "assertion",
+    pycurl.E_PARTIAL_FILE: "assertion",
+}
+_SNIPPET_BYTES = 200
+_multis: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+
+
+def _multi() -> Any:
+    """One AsyncCurlMulti per event loop: libcurl drives every probe's sockets on that loop."""
+    loop = asyncio.get_running_loop()
+    multi = _multis.get(loop)
+    if multi is None:
+        multi = _multis[loop] = pycurl.AsyncCurlMulti()
+    return multi
+
+
+class _Body:
+    """Collects at most `cap` bytes; asking libcurl to stop (write error) once the cap is reached."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap, self.data, self.truncated = cap, bytearray(), False
+
+    def write(self, chunk: bytes) -> int:
+        room = self.cap - len(self.data)
+        if len(chunk) > room:
+            self.data += chunk[:room]
+            self.truncated = True
+            return 0  # != len(chunk): libcurl aborts the transfer with E_WRITE_ERROR
+        self.data += chunk
+        return len(chunk)
+
+
+def _easy(check: HttpCheck, body: _Body) -> pycurl.Curl:
+    c = pycurl.Curl()
+    timeout_ms = max(1, int(check.timeout_s * 1000))
+    opts: list[tuple[int, Any]] = [
+        (pycurl.URL, check.url),
+        (pycurl.NOSIGNAL, 1),
+        (pycurl.FRESH_CONNECT, 1),  # a probe measures a new user's connection, not a warm pool
+        (pycurl.FORBID_REUSE, 1),
+        (pycurl.DNS_CACHE_TIMEOUT, 0),
+        (pycurl.TIMEOUT_MS, timeout_ms),
+        (pycurl.CONNECTTIMEOUT_MS, timeout_ms),
+        (pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS),
+        (pycurl.REDIR_PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS),
+        (pycurl.FOLLOWLOCATION, 1 if check.follow_redirects else 0),
+        (pycurl.MAXREDIRS, check.max_redirects),
+        (pycurl.ENCODING, ""),  # accept what libcurl can decode; the cap applies to decoded bytes
+        (pycurl.WRITEFUNCTION, body.write),
+        (pycurl.CAINFO, check.ca_file or certifi.where()),
+        (pycurl.SSL_VERIFYPEER, 1),
+        (pycurl.SSL_VERIFYHOST, 2),
+        (pycurl.OPT_CERTINFO, 1),
+        (pycurl.USERAGENT, "synthmon/0.1"),
+        (pycurl.HTTPHEADER, [f"{k}: {v}" for k, v in check.headers]),
+    ]
+    for opt, value in opts:
+        c.setopt(opt, value)
+    if check.method == "HEAD":
+        c.setopt(pycurl.NOBODY, 1)
+    elif check.method != "GET":
+        c.setopt(pycurl.CUSTOMREQUEST, check.method)
+    if check.body is not None:
+        c.setopt(pycurl.POSTFIELDS, check.body)
+    return c
+
+
+async def probe(check: HttpCheck) -> ProbeResult:
+    """Request `check.url` once on a fresh connection and judge the answer.
+
+    Failure classes: dns, connect_refused, connect_timeout, tls, cert_expiring, unavailable,
+    http_status, assertion, timeout.
+    """
+    result = ProbeResult(check.name, "http", check.url)
+    body = _Body(check.max_body_bytes)
+    curl = _easy(check, body)
+    error: pycurl.error | None = None
+    started = time.perf_counter()
+    try:
+        await _multi().add_handle(curl)
+    except pycurl.error as exc:
+        error = exc
+    finally:
+        wall_ms = (time.perf_counter() - started) * 1000
+    try:
+        _timings(curl, result, wall_ms)
+        if error is not None and not (error.args[0] == pycurl.E_WRITE_ERROR and body.truncated):
+            return _transfer_error(check, curl, result, error, body)
+        _judge(check, curl, result, body)
+    finally:
+        curl.close()
+    return result
+
+
+def _timings(curl: pycurl.Curl, result: ProbeResult, wall_ms: float) -> None:
+    """Phases as `curl -w` and blackbox_exporter report them; a phase not reached is left out."""
+    t = {k: curl.getinfo(getattr(pycurl, k + "_TIME_T")) / 1000.0
+         for k in ("NAMELOOKUP", "CONNECT", "APPCONNECT", "PRETRANSFER", "STARTTRANSFER", "TOTAL", "REDIRECT")}
+    phases: dict[str, float] = {}
+    if t["NAMELOOKUP"]:
+        phases["dns"] = t["NAMELOOKUP"]
+    if t["CONNECT"]:
+        phases["connect"] = max(0.0, t["CONNECT"] - t["NAMELOOKUP"])
+    if t["APPCONNECT"]:
+        phases["tls"] = max(0.0, t["APPCONNECT"] - t["CONNECT"])
+    if t["STARTTRANSFER"] and curl.getinfo(pycurl.RESPONSE_CODE):
+        phases["ttfb"] = max(0.0, t["STARTTRANSFER"] - max(t["PRETRANSFER"], t["APPCONNECT"], t["CONNECT"]))
+        phases["transfer"] = max(0.0, t["TOTAL"] - t["STARTTRANSFER"])
+    result.phases_ms = phases
+    result.latency_ms = t["TOTAL"] or wall_ms
+    if t["REDIRECT"]:
+        result.details["redirect_ms"] = t["REDIRECT"]
+
+
+def _transfer_error(check: HttpCheck, curl: pycurl.Curl, result: ProbeResult, error: pycurl.error,
+                    body: _Body) -> ProbeResult:
+    code, message = error.args[0], str(error.args[1] if len(error.args) > 1 else error)
+    result.details["curl_error"] = code
+    status = curl.getinfo(pycurl.RESPONSE_CODE)
+    if status:
+        result.details["status"] = status
+    if code == pycurl.E_OPERATION_TIMEDOUT:
+        connected = "connect" in result.phases_ms
+        cls = "timeout" if connected else "connect_timeout"
+        what = _stalled_phase(check, result)
+        message = f"{what} within {check.timeout_s:g} s"
+    elif code in (pycurl.E_RECV_ERROR, pycurl.E_SEND_ERROR):
+        cls = "assertion" if status else "connect_refused"
+        message = ("connection broken during the response body: " if status else "connection reset: ") + message
+    elif code == pycurl.E_PARTIAL_FILE:
+        cls = "assertion"
+        message = f"response body truncated after {len(body.data)} bytes: {message}"
+    else:
+        cls = _CURL_CLASS.get(code, "internal" if code == pycurl.E_URL_MALFORMAT else "connect_refused")
+    return result.fail(cls, message[:300], diagnose(cls, check.url))
+
+
+def _stalled_phase(check: HttpCheck, result: ProbeResult) -> str:
+    if "connect" not in result.phases_ms:
+        return "no TCP connection"
+    if check.url.startswith("https:") and "tls" not in result.phases_ms:
+        return "TLS handshake did not finish"
+    if "ttfb" not in result.phases_ms:
+        return "no response headers"
+    return "response body not complete"
+
+
+def _judge(check: HttpCheck, curl: pycurl.Curl, result: ProbeResult, body: _Body) -> None:
+    status = curl.getinfo(pycurl.RESPONSE_CODE)
+    result.details["status"] = status
+    result.details["body_bytes"] = len(body.data)
+    if body.truncated:
+        result.details["body_truncated"] = True
+    redirects = curl.getinfo(pycurl.REDIRECT_COUNT)
+    if redirects:
+        result.details["redirects"] = redirects
+    days = _cert_days_left(curl)
+    if days is not None:
+        result.details["cert_days_left"] = round(days, 2)
+    expect = check.expect
+    text = body.data.decode("utf-8", errors="replace")
+    ok_status = status in expect.status if expect.status else 200 <= status < 300
+    if not ok_status:
+        result.details["body_snippet"] = body.data[:_SNIPPET_BYTES].decode("utf-8", errors="replace")
+        cls = "unavailable" if status in (502, 503, 504) else "http_status"
+        reason = _REASONS.get(status, "")
+        return _fail(result, check, cls, f"HTTP {status} {reason}".strip())
+    if expect.body_contains is not None and expect.body_contains not in text:
+        return _fail(result, check, "assertion", f"body does not contain {expect.body_contains!r}")
+    if expect.body_not_contains is not None and expect.body_not_contains in text:
+        return _fail(result, check, "assertion", f"body contains {expect.body_not_contains!r}")
+    if expect.body_regex is not None and not expect.body_regex.search(text):
+        return _fail(result, check, "assertion", f"body does not match /{expect.body_regex.pattern}/")
+    if expect.json:
+        problem = _json_mismatch(text, expect.json)
+        if problem:
+            return _fail(result, check, "assertion", problem)
+    if expect.max_latency_ms is not None and (result.latency_ms or 0) > expect.max_latency_ms:
+        return _fail(result, check, "assertion",
+                     f"latency {result.latency_ms:.0f} ms over max_latency_ms {expect.max_latency_ms:g}")
+    if days is not None and days < check.cert_min_days:
+        _fail(result, check, "cert_expiring",
+              f"certificate expires in {days:.1f} days (cert_min_days {check.cert_min_days:g})")
+
+
+def _fail(result: ProbeResult, check: HttpCheck, cls: str, message: str) -> None:
+    result.fail(cls, message, diagnose(cls, check.url))
+
+
+_MISSING = object()
+
+
+def _json_mismatch(text: str, expected: tuple[tuple[str, Any], ...]) -> str | None:
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return "body is not JSON"
+    for path, want in expected:
+        got = _dig(doc, path)
+        if got is _MISSING:
+            return f"JSON path {path} not found"
+        if got != want:
+            return f"JSON path {path} is {json.dumps(got)[:80]}, expected {json.dumps(want)[:80]}"
+    return None
+
+
+def _dig(doc: Any, path: str) -> Any:
+    for part in path.split("."):
+        if isinstance(doc, dict) and part in doc:
+            doc = doc[part]
+        elif isinstance(doc, list) and part.lstrip("-").isdigit() and -len(doc) <= int(part) < len(doc):
+            doc = doc[int(part)]
+        else:
+            return _MISSING
+    return doc
+
+
+def _cert_days_left(curl: pycurl.Curl) -> float | None:
+    """Days until the leaf certificate expires, from libcurl's CERTINFO (None for plain HTTP)."""
+    try:
+        chain = curl.getinfo(pycurl.INFO_CERTINFO)
+    except pycurl.error:
+        return None
+    if not chain:
+        return None
+    for key, value in chain[0]:
+        if key == "Expire date":
+            try:
+                return (ssl.cert_time_to_seconds(value) - time.time()) / 86400
+            except ValueError:
+                return None
+    return None
+
+
+_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+            405: "Method Not Allowed", 429: "Too Many Requests", 500: "Internal Server Error",
+            502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
