@@ -110,7 +110,7 @@ def loads(text: str, name: str = "<config>", environ: Mapping[str, str] | None =
     if raw is None:
         raw = {}
     secrets: set[str] = set()
-    raw = _interpolate(raw, name, "", environ, secrets)
+    raw = _interpolate(raw, name, "", "", environ, secrets)
     top = Fields(raw, name, "", "")
     location = top.str("location", "local")
     run_timeout_s = top.number("run_timeout_s", 50.0, lo=1, hi=3600)
@@ -135,12 +135,16 @@ def loads(text: str, name: str = "<config>", environ: Mapping[str, str] | None =
                   frozenset(s for s in secrets if len(s) >= 4))
 
 
-def _interpolate(node: Any, file: str, path: str, environ: Mapping[str, str], secrets: set[str]) -> Any:
+def _interpolate(node: Any, file: str, where: str, path: str, environ: Mapping[str, str],
+                 secrets: set[str]) -> Any:
+    """Replace `${VAR}` / `${VAR:-default}` in every string; `where` names the check being walked."""
     if isinstance(node, dict):
-        return {k: _interpolate(v, file, f"{path}.{k}" if path else str(k), environ, secrets)
+        return {k: _interpolate(v, file, where, f"{path}.{k}" if path else str(k), environ, secrets)
                 for k, v in node.items()}
     if isinstance(node, list):
-        return [_interpolate(v, file, f"{path}[{i}]", environ, secrets) for i, v in enumerate(node)]
+        if path == "checks" and not where:
+            return [_interpolate(v, file, _check_where(i, v), "", environ, secrets) for i, v in enumerate(node)]
+        return [_interpolate(v, file, where, f"{path}[{i}]", environ, secrets) for i, v in enumerate(node)]
     if not isinstance(node, str) or "$" not in node:
         return node
 
@@ -151,8 +155,7 @@ def _interpolate(node: Any, file: str, path: str, environ: Mapping[str, str], se
         value = environ.get(var)
         if value is None:
             if fallback is None:
-                where, _, field = _split_path(path)
-                raise ConfigError(file, where, field, f"environment variable {var} is not set")
+                raise ConfigError(file, where, path, f"environment variable {var} is not set")
             value = fallback
         if _SECRET_VAR.search(var):
             secrets.add(value)
@@ -161,15 +164,14 @@ def _interpolate(node: Any, file: str, path: str, environ: Mapping[str, str], se
     return _VAR.sub(sub, node)
 
 
-def _split_path(path: str) -> tuple[str, str, str]:
-    m = re.match(r"(checks\[\d+\])\.?(.*)", path)
-    if m:
-        return m.group(1), "", m.group(2)
-    return "", "", path
+def _check_where(i: int, raw: Any) -> str:
+    if isinstance(raw, dict) and isinstance(raw.get("name"), str):
+        return f'checks[{i}] "{raw["name"]}"'
+    return f"checks[{i}]"
 
 
 def _sinks(raw: Mapping[str, Any], file: str) -> Sinks:
-    f = Fields(raw, file, "sinks", "sinks.")
+    f = Fields(raw, file, "", "sinks.")
     metrics = f.str_list("metrics", ["local"], choices=METRIC_SINKS)
     alerts = f.str_list("alerts", ["local"], choices=ALERT_SINKS)
     project_id = f.opt_str("project_id")

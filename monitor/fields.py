@@ -105,7 +105,7 @@ class Fields:
             if choices is not None and item not in choices:
                 raise self.error(key, f"unknown value {item!r} (one of {', '.join(choices)})")
             if pattern is not None and not pattern.fullmatch(item):
-                raise self.error(key, f"unknown event name {item!r}")
+                raise self.error(key, f'unknown event name "{item}"')
         return list(value)
 
     def str_map(self, key: str) -> dict[str, str]:
