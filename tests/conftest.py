@@ -1,0 +1,1 @@
+from pgserver import pg_proxy, pg_server  # noqa: F401
