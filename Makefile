@@ -1,0 +1,40 @@
+# The two commands: `make run` (demo monitor on http://localhost:8080/status) and `make test`.
+# Each sets up everything it needs on a fresh machine.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run test lint bench postgres clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# PostgreSQL 15 for the database tests: from PATH, else Debian's package (binaries under
+# /usr/lib/postgresql/*/bin, which the test fixture also searches).
+postgres:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "initdb not found: installing Debian's postgresql package"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
+
+lint: install
+	$(PY) -m ruff check monitor probes tests bench
+
+test: install postgres lint
+	$(PY) -m pytest -q
+
+run: install
+	$(VENV)/bin/synthmon demo
+
+bench: install postgres
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .synthmon .pytest_cache build dist *.egg-info
