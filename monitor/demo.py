@@ -13,6 +13,7 @@ import binascii
 import http
 import json
 import secrets
+import ssl
 import threading
 import urllib.parse
 from typing import Any
@@ -286,8 +287,12 @@ def _select_subprotocol(conn: ServerConnection, offered: Any) -> Any:
     return "jwt-auth" if "jwt-auth" in offered else None
 
 
-def start(host: str = "127.0.0.1", port: int = 0, *, spacing_s: float = 0.05) -> DemoTarget:
-    """Start the demo target in a background thread with its own event loop; returns once it listens."""
+def start(host: str = "127.0.0.1", port: int = 0, *, spacing_s: float = 0.05,
+          ssl_context: ssl.SSLContext | None = None) -> DemoTarget:
+    """Start the demo target in a background thread with its own event loop; returns once it listens.
+
+    With `ssl_context` it serves https:// and wss:// instead.
+    """
     target = DemoTarget()
     target.spacing_s = spacing_s
     ready = threading.Event()
@@ -297,7 +302,8 @@ def start(host: str = "127.0.0.1", port: int = 0, *, spacing_s: float = 0.05) ->
         try:
             server = await serve(target._chat, host, port, process_request=target._process_request,
                                  select_subprotocol=_select_subprotocol, create_connection=_BodyConnection,
-                                 ping_interval=None, server_header="synthmon-demo")
+                                 ping_interval=None, server_header="synthmon-demo",
+                                 ssl=ssl_context)
         except OSError as exc:
             failure.append(exc)
             ready.set()
@@ -305,7 +311,8 @@ def start(host: str = "127.0.0.1", port: int = 0, *, spacing_s: float = 0.05) ->
         target._loop, target._server = asyncio.get_running_loop(), server
         bound = server.sockets[0].getsockname()
         netloc = f"[{bound[0]}]:{bound[1]}" if ":" in bound[0] else f"{bound[0]}:{bound[1]}"
-        target.http_url, target.ws_url = f"http://{netloc}", f"ws://{netloc}/ws"
+        secure = "s" if ssl_context is not None else ""
+        target.http_url, target.ws_url = f"http{secure}://{netloc}", f"ws{secure}://{netloc}/ws"
         ready.set()
         await server.wait_closed()
 
