@@ -1,0 +1,195 @@
+"""The HTTP service of DESIGN.md: /run for Cloud Scheduler, /probe for on-call, /status, /metrics, /healthz.
+
+Routes stay thin: check the request, call `Monitor.run`, render. A request never names a target: /probe
+accepts only configured check names, and anything else is a 400 before any probe starts.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from monitor.checks import NAME
+from monitor.config import Config
+from monitor.pipeline import Monitor
+from monitor.result import RunReport
+
+log = logging.getLogger("synthmon.app")
+
+EXTENSION = "synthmon"
+PROBE_PARAMS = ("check", "publish")
+MAX_QUERY_BYTES = 2048
+MAX_CHECK_PARAMS = 32
+
+
+class Service:
+    """The monitor behind the routes, plus the runs in progress (for /status and shutdown logs)."""
+
+    def __init__(self, monitor: Monitor, token: str | None) -> None:
+        self.monitor = monitor
+        self.token = token.encode() if token else None
+        self._lock = threading.Lock()
+        self._active: dict[int, dict[str, Any]] = {}
+        self._next = 0
+
+    def run(self, names: Iterable[str] | None, *, trigger: str, scheduled: bool = False,
+            publish: bool = True) -> RunReport:
+        wanted = list(names) if names is not None else list(self.monitor.config.check_names)
+        with self._lock:
+            self._next += 1
+            key = self._next
+            self._active[key] = {"trigger": trigger, "checks": wanted, "started": time.monotonic()}
+        try:
+            return self.monitor.run(wanted, scheduled=scheduled, publish=publish)
+        finally:
+            with self._lock:
+                del self._active[key]
+
+    def active(self) -> list[dict[str, Any]]:
+        """Runs in progress: trigger, requested checks and seconds since they started."""
+        now = time.monotonic()
+        with self._lock:
+            return [{"trigger": a["trigger"], "checks": a["checks"], "running_s": round(now - a["started"], 1)}
+                    for a in self._active.values()]
+
+    def authorized(self, headers: Any) -> bool:
+        if self.token is None:
+            return True
+        # On Cloud Run, IAM takes `Authorization` for the ID token unless the caller moves it to
+        # `X-Serverless-Authorization`; so the app token may also come in its own header.
+        supplied = headers.get("X-Synthmon-Token", "")
+        auth = headers.get("Authorization", "")
+        if not supplied and auth[:7].lower() == "bearer ":
+            supplied = auth[7:].strip()
+        return hmac.compare_digest(supplied.encode(), self.token)
+
+
+def create_app(config: Config, *, monitor: Monitor | None = None, clock: Callable[[], float] | None = None,
+               token: str | None = None) -> Flask:
+    """The Flask app for `config`. `token` (SYNTHMON_API_TOKEN at the edge) guards every route but
+    /healthz and /openapi.json; `monitor` and `clock` replace the real ones in tests."""
+    if monitor is None:
+        monitor = Monitor(config, clock=clock or time.time)
+    service = Service(monitor, token)
+    app = Flask("synthmon")
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions[EXTENSION] = service
+    _routes(app, service)
+    return app
+
+
+def from_env() -> Flask:
+    """The production entry point (`gunicorn 'monitor.app:from_env()'`): config from $SYNTHMON_CONFIG."""
+    import os
+    import sys
+
+    from monitor import config as config_mod
+    from monitor import logs
+    from monitor.redact import Redactor
+
+    config = config_mod.load(config_mod.default_path())
+    token = os.environ.get("SYNTHMON_API_TOKEN") or None
+    logs.setup(sys.stdout, logging.INFO, redact=Redactor(set(config.secrets) | ({token} if token else set())))
+    return create_app(config, token=token)
+
+
+def _error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
+    return jsonify({"error": message, **extra}), status
+
+
+class _Rejected(Exception):
+    """A /probe request that names anything but configured checks; answered 400, nothing run."""
+
+
+def _probe_request(valid: tuple[str, ...]) -> tuple[list[str] | None, bool]:
+    """(names or None for all, publish) from the query string. Nothing here touches the network."""
+    if len(request.query_string) > MAX_QUERY_BYTES:
+        raise _Rejected(f"query string longer than {MAX_QUERY_BYTES} bytes")
+    args = request.args
+    if any(k not in PROBE_PARAMS for k in args):
+        raise _Rejected("unknown parameter; allowed: check (repeatable), publish")
+    names = args.getlist("check")
+    if len(names) > MAX_CHECK_PARAMS:
+        raise _Rejected(f"more than {MAX_CHECK_PARAMS} check parameters")
+    for name in names:
+        if not NAME.fullmatch(name):
+            raise _Rejected("check must be the name of a configured check, never a URL or path")
+        if name not in valid:
+            raise _Rejected(f"unknown check {name!r}")
+    publish_values = args.getlist("publish")
+    if len(publish_values) > 1 or (publish_values and publish_values[0] not in ("0", "1")):
+        raise _Rejected("publish must be given once, as 0 or 1")
+    return (names or None), publish_values != ["0"]
+
+
+def _routes(app: Flask, service: Service) -> None:
+    @app.before_request
+    def _auth() -> Any:
+        if request.endpoint in ("healthz", "openapi") or service.authorized(request.headers):
+            return None
+        body, status = _error(401, "missing or wrong API token")
+        body.headers["WWW-Authenticate"] = 'Bearer realm="synthmon"'
+        return body, status
+
+    @app.post("/run")
+    def run() -> Any:
+        report = service.run(None, trigger="POST /run", scheduled=True, publish=True)
+        return jsonify(report.to_dict())
+
+    @app.route("/probe", methods=["GET", "POST"])
+    def probe() -> Any:
+        valid = service.monitor.config.check_names
+        try:
+            names, publish = _probe_request(valid)
+        except _Rejected as exc:
+            return _error(400, str(exc), valid_checks=list(valid))
+        report = service.run(names, trigger=f"{request.method} /probe", publish=publish)
+        return jsonify(report.to_dict())
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        return jsonify({"status": "ok", "checks": len(service.monitor.config.checks)})
+
+    @app.get("/status")
+    def status() -> Any:
+        from monitor import status_page
+
+        doc = status_page.document(service.monitor, service.active())
+        if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
+            return Response(status_page.html(doc), mimetype="text/html")
+        return jsonify(doc)
+
+    @app.get("/metrics")
+    def metrics() -> Any:
+        from monitor.sinks import prometheus
+
+        m = service.monitor
+        body = prometheus.render(list(m.latest.values()), m.config.location,
+                                 duration_ms=m.last_report.duration_ms if m.last_report else None,
+                                 checks={c.name: c for c in m.config.checks})
+        return Response(body, content_type=prometheus.CONTENT_TYPE)
+
+    @app.get("/openapi.json")
+    def openapi() -> Any:
+        from monitor import openapi as openapi_mod
+
+        return jsonify(openapi_mod.document(service.monitor.config.check_names, MAX_CHECK_PARAMS,
+                                            auth=service.token is not None))
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Any:
+        return _error(exc.code or 500, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def _internal(exc: Exception) -> Any:
+        # Flask's last resort: the run could not happen at all (DESIGN.md: 5xx only then).
+        log.exception("request %s %s failed", request.method, request.path)
+        return _error(500, f"synthmon could not run: {exc.__class__.__name__}")

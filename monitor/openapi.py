@@ -1,0 +1,116 @@
+"""The OpenAPI 3 document of the service's routes, served at /openapi.json (and fuzzed against the app)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor.checks import NAME
+from monitor.result import FAILURE_CLASSES
+
+_NUM_OR_NULL = {"type": ["number", "null"]}
+_STR_OR_NULL = {"type": ["string", "null"]}
+
+_RESULT = {
+    "type": "object",
+    "required": ["name", "type", "ok", "target", "latency_ms", "phases_ms", "failure", "details", "diagnosis"],
+    "properties": {
+        "name": {"type": "string"}, "type": {"type": "string"}, "ok": {"type": "boolean"},
+        "target": {"type": "string"}, "latency_ms": _NUM_OR_NULL,
+        "phases_ms": {"type": "object", "additionalProperties": {"type": "number"}},
+        "failure": {"oneOf": [{"type": "null"}, {
+            "type": "object", "required": ["class", "message"],
+            "properties": {"class": {"enum": list(FAILURE_CLASSES)}, "message": {"type": "string"}}}]},
+        "details": {"type": "object"}, "diagnosis": _STR_OR_NULL,
+    },
+}
+_REPORT = {
+    "type": "object",
+    "required": ["run_id", "started_at", "finished_at", "location", "ok", "results", "skipped"],
+    "properties": {
+        "run_id": {"type": "string"}, "started_at": {"type": "string"}, "finished_at": {"type": "string"},
+        "location": {"type": "string"}, "ok": {"type": "boolean"}, "duration_ms": {"type": "number"},
+        "results": {"type": "array", "items": {"$ref": "#/components/schemas/ProbeResult"}},
+        "skipped": {"type": "array", "items": {
+            "type": "object", "required": ["name", "reason"],
+            "properties": {"name": {"type": "string"}, "reason": {"enum": ["in_progress", "not_due"]}}}},
+    },
+}
+_ERROR = {
+    "type": "object", "required": ["error"],
+    "properties": {"error": {"type": "string"}, "valid_checks": {"type": "array", "items": {"type": "string"}}},
+}
+_STATUS_CHECK = {
+    "type": "object", "required": ["name", "type", "state", "ok"],
+    "properties": {
+        "name": {"type": "string"}, "type": {"type": "string"}, "interval_s": {"type": "number"},
+        "state": {"enum": ["ok", "firing", "unknown"]}, "ok": {"type": ["boolean", "null"]},
+        "latency_ms": _NUM_OR_NULL, "failure_class": _STR_OR_NULL, "message": _STR_OR_NULL,
+        "diagnosis": _STR_OR_NULL, "since": _STR_OR_NULL,
+        "consecutive_failures": {"type": ["integer", "null"]},
+    },
+}
+_STATUS = {
+    "type": "object", "required": ["location", "last_run", "runs_in_progress", "checks"],
+    "properties": {
+        "location": {"type": "string"}, "last_run": {"type": ["object", "null"]},
+        "runs_in_progress": {"type": "array", "items": {"type": "object"}},
+        "checks": {"type": "array", "items": {"$ref": "#/components/schemas/CheckStatus"}},
+    },
+}
+
+
+def _json(schema: str, description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+def document(check_names: tuple[str, ...], max_checks: int, *, auth: bool = False) -> dict[str, Any]:
+    """The document for a service whose configured checks are `check_names`."""
+    name_schema: dict[str, Any] = {"type": "string", "pattern": f"^{NAME.pattern}$"}
+    if check_names:
+        name_schema["enum"] = list(check_names)
+    report = _json("RunReport", "the run report (200 even when checks fail)")
+    bad = _json("Error", "a parameter is not allowed; nothing was run")
+    denied = {"401": _json("Error", "missing or wrong API token")} if auth else {}
+    failed = {"500": _json("Error", "synthmon itself could not run")}
+    probe_params = [
+        {"name": "check", "in": "query", "required": False, "style": "form", "explode": True,
+         "description": "a configured check name (repeatable); none means every check",
+         "schema": {"type": "array", "maxItems": max_checks, "items": name_schema}},
+        {"name": "publish", "in": "query", "required": False,
+         "description": "0 for a dry run: no metrics, no alert state", "schema": {"enum": ["0", "1"]}},
+    ]
+    probe_op = {"parameters": probe_params, "responses": {"200": report, "400": bad, **denied, **failed}}
+    paths = {
+        "/run": {"post": {"summary": "Run every due check and publish (Cloud Scheduler's target)",
+                          "responses": {"200": report, **denied, **failed}}},
+        "/probe": {"get": {"summary": "Run the named checks now", **probe_op},
+                   "post": {"summary": "Run the named checks now", **probe_op}},
+        "/healthz": {"get": {"summary": "Liveness of synthmon itself; runs no probe", "security": [],
+                             "responses": {"200": {"description": "alive", "content": {"application/json": {
+                                 "schema": {"type": "object", "required": ["status"],
+                                            "properties": {"status": {"const": "ok"},
+                                                           "checks": {"type": "integer"}}}}}}}}},
+        "/status": {"get": {"summary": "Latest result and alert state per check (HTML for browsers)",
+                            "responses": {"200": {"description": "status", "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/Status"}},
+                                "text/html": {"schema": {"type": "string"}}}}, **denied}}},
+        "/metrics": {"get": {"summary": "Prometheus text of the latest results",
+                             "responses": {"200": {"description": "Prometheus exposition format",
+                                                   "content": {"text/plain": {"schema": {"type": "string"}}}},
+                                           **denied}}},
+        "/openapi.json": {"get": {"summary": "This document", "security": [],
+                                  "responses": {"200": {"description": "OpenAPI 3.1",
+                                                        "content": {"application/json": {"schema": {}}}}}}},
+    }
+    doc: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": "synthmon", "version": "1", "description": "Synthetic monitor service (DESIGN.md)"},
+        "paths": paths,
+        "components": {"schemas": {"ProbeResult": _RESULT, "RunReport": _REPORT, "Error": _ERROR,
+                                   "CheckStatus": _STATUS_CHECK, "Status": _STATUS}},
+    }
+    if auth:
+        doc["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+        doc["security"] = [{"bearer": []}]
+    return doc
