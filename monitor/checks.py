@@ -339,6 +339,9 @@ def _postgres(f: Fields, common: dict[str, Any], d: Defaults, base: Path,
         raise f.error("host", "give dsn or host/port/user/dbname, not both")
     if not dsn and not host:
         raise f.error("dsn", "required (or host, port, user, dbname)")
+    if dsn and "://" in dsn and not dsn.startswith(("postgresql://", "postgres://")):
+        # The message never quotes the DSN: it may carry a password.
+        raise f.error("dsn", "must be a postgresql:// URL or a key=value connection string")
     if dsn:
         pw = dsn_password(dsn)
         if pw:

@@ -22,6 +22,7 @@ class LatencyProxy:
         self.up_ms = up_ms
         self.down_ms = down_ms
         self.blackhole = False  # accept, read and discard, never connect upstream
+        self.blackhole_after: int | None = None  # swallow connections after this many were accepted
         self.host = "127.0.0.1"
         self.port = 0
         self.accepted = 0
@@ -75,7 +76,7 @@ class LatencyProxy:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_writer: asyncio.StreamWriter | None = None
         try:
-            if self.blackhole:
+            if self.blackhole or (self.blackhole_after is not None and self.accepted > self.blackhole_after):
                 while await reader.read(65536):
                     pass
                 return

@@ -186,6 +186,15 @@ def test_query_past_deadline_is_timeout(pg_server):
     assert 0.95 <= elapsed < 1.5
 
 
+def test_query_past_deadline_on_dark_path_is_timeout(pg_server, pg_proxy):
+    """The path goes dark mid-query (a cancel request would hang too): still back at the deadline."""
+    pg_proxy.blackhole_after = 2  # the probe's socket connect and libpq's connection get through
+    result, elapsed = run(make_check(**server_fields(pg_server, port=pg_proxy.port),
+                                     query="SELECT pg_sleep(10)", statement_timeout_ms=60000, timeout_s=1))
+    assert result.failure is not None and result.failure.cls == "timeout", result.to_dict()
+    assert 0.95 <= elapsed < 1.5
+
+
 def test_sql_error_is_db_error(pg_server):
     """A canary the server rejects: db_error with the SQLSTATE."""
     result, _ = run(make_check(**server_fields(pg_server), query="SELECT * FROM no_such_table"))
@@ -279,3 +288,32 @@ def test_params_from_dsn_and_fields():
     assert params["host"] == "h1" and params["port"] == 6000 and params["sslmode"] == "require"
     assert params["options"] == "-c search_path=x -c statement_timeout=1500"
     assert params["application_name"] == "synthmon"
+
+
+def test_dsn_of_another_scheme_is_a_config_error():
+    from monitor.config import ConfigError
+
+    with pytest.raises(ConfigError, match="dsn") as info:
+        make_check(dsn="mysql://u:hunter22@db/app")
+    assert "hunter22" not in str(info.value)
+
+
+def test_slow_tcp_connect_blames_network_on_timeout():
+    """Without a finished SELECT 1, a TCP connect over the threshold is the network evidence."""
+    from monitor.result import ProbeResult
+
+    check = make_check(host="db.example", vpc_latency_threshold_ms=100)
+    slow = ProbeResult("db", "postgres", check.target, phases_ms={"connect": 900.0})
+    postgres_probe._timed_out(check, slow, "startup did not finish", "connect_timeout")
+    assert slow.failure is not None and slow.failure.cls == "vpc_latency"
+    assert slow.details["vpc_over_threshold"] is True
+    fast = ProbeResult("db", "postgres", check.target, phases_ms={"connect": 0.4})
+    postgres_probe._timed_out(check, fast, "startup did not finish", "connect_timeout")
+    assert fast.failure is not None and fast.failure.cls == "connect_timeout"
+
+
+def test_localhost_tries_each_address(pg_server):
+    """A name with several addresses (::1, 127.0.0.1): the first that accepts is used."""
+    result, _ = run(make_check(**server_fields(pg_server, host="localhost")))
+    assert result.ok, result.to_dict()
+    assert result.details["address"] == "127.0.0.1"
