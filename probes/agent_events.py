@@ -1,4 +1,4 @@
-"""Judge an agent's WebSocket event stream without I/O: which events arrived, in what order, and why not.
+"""The agent-event protocol without I/O: parse frames, fill the message to send, and judge the stream.
 
 Success: every required event arrived (in order when `ordered`), no `fail_on` event, a terminal event
 ended the stream, and the optional tool-balance and answer checks hold.
@@ -24,6 +24,8 @@ KNOWN = frozenset({
 # Envelopes whose `type` only says "this carries an event"; the name is then in `event`.
 WRAPPERS = frozenset({"system_message", "agent_event", "event"})
 MAX_EVENTS_KEPT = 200
+_PLACEHOLDERS = ("{thread_id}", "{run_id}")
+_DROP = object()
 
 
 def parse_frame(data: str | bytes) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
@@ -154,3 +156,39 @@ def _non_empty(value: Any) -> bool:
     if isinstance(value, str):
         return bool(value.strip())
     return value not in (None, {}, [])
+
+
+def hello_ids(frame: dict[str, Any]) -> dict[str, str]:
+    """thread_id/run_id from the frame itself or its `data`/`payload` body."""
+    out: dict[str, str] = {}
+    for where in (frame, frame.get("data"), frame.get("payload")):
+        if isinstance(where, dict):
+            for key in ("thread_id", "run_id"):
+                if isinstance(where.get(key), str) and key not in out:
+                    out[key] = where[key]
+    return out
+
+
+def render_message(template: Any, ids: dict[str, str]) -> str:
+    """The message to send: placeholders filled; a value that is only an unknown placeholder is dropped."""
+    def fill(value: Any) -> Any:
+        if isinstance(value, dict):
+            filled = {k: fill(v) for k, v in value.items()}
+            return {k: v for k, v in filled.items() if v is not _DROP}
+        if isinstance(value, list):
+            return [v for v in map(fill, value) if v is not _DROP]
+        if isinstance(value, str):
+            if value in _PLACEHOLDERS and value[1:-1] not in ids:
+                return _DROP
+            return _fill_text(value, ids)
+        return value
+
+    if isinstance(template, str):
+        return _fill_text(template, ids)
+    return json.dumps(fill(template))
+
+
+def _fill_text(text: str, ids: dict[str, str]) -> str:
+    for p in _PLACEHOLDERS:
+        text = text.replace(p, ids.get(p[1:-1], ""))
+    return text

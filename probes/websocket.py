@@ -23,7 +23,7 @@ from monitor.diagnosis import diagnose
 from monitor.redact import Redactor
 from monitor.result import ProbeResult
 from probes import neterrors
-from probes.agent_events import EventMatcher, parse_frame
+from probes.agent_events import EventMatcher, hello_ids, parse_frame, render_message
 from probes.login import LoginFailed, fetch_token
 
 DEFAULT_SEND: dict[str, Any] = {"type": "user_message", "payload": {
@@ -34,7 +34,6 @@ _CLOSE_CLASS: dict[int, tuple[str, str]] = {
     1011: ("unavailable", "server not ready"),
     1003: ("auth", "subprotocol refused"),
 }
-_PLACEHOLDERS = ("{thread_id}", "{run_id}")
 Frame = tuple[str | None, dict[str, Any], dict[str, Any]]
 
 
@@ -109,7 +108,7 @@ async def _golden_path(run: _Run) -> None:
     try:
         ids = await _hello(run, ws)
         sent_at = run.now()
-        await _send(run, ws, _render(run.check.send if run.check.send is not None else DEFAULT_SEND, ids))
+        await _send(run, ws, render_message(run.check.send if run.check.send is not None else DEFAULT_SEND, ids))
         try:
             await _converse(run, ws, sent_at)
         finally:
@@ -177,8 +176,10 @@ async def _connect(run: _Run, token: str | None) -> ClientConnection:
             raise _Failed("timeout", "no answer to the WebSocket upgrade in time") from None
         raise _Failed("connect_timeout", "no connection within the deadline") from None
     except (InvalidHandshake, OSError) as exc:
-        cls = neterrors.classify(exc) or ("connect_refused" if not transport_up or
-                                          isinstance(exc, OSError) else "http_status")
+        # A connection dropped before the upgrade answer (EOF, reset) is connect_refused; a
+        # malformed answer is the server's fault at the HTTP level.
+        dropped = any(isinstance(link, (EOFError, OSError)) for link in neterrors.chain(exc))
+        cls = neterrors.classify(exc) or ("connect_refused" if dropped else "http_status")
         raise _Failed(cls, f"WebSocket connect: {neterrors.describe(exc)}") from None
     finally:
         run.phase("connect", t0)
@@ -240,12 +241,12 @@ async def _hello(run: _Run, ws: ClientConnection) -> dict[str, str]:
     while (frame := await _recv(run, ws, until)) is not None:
         name, _, whole = frame
         if name == "handshake_response" and check.handshake in ("auto", "handshake"):
-            ids = _ids(whole)
+            ids = hello_ids(whole)
             await _send(run, ws, json.dumps({"type": "handshake_acknowledged", "thread_id": ids.get("thread_id")}))
             await _await_frame(run, ws, "handshake_complete", run.now() + check.handshake_timeout_s)
             return _hello_done(run, "handshake", t0, ids)
         if name == "connection_established" and check.handshake in ("auto", "connection_established"):
-            return _hello_done(run, "connection_established", t0, _ids(whole))
+            return _hello_done(run, "connection_established", t0, hello_ids(whole))
         run.matcher.ignored[name or "unparsed"] += 1
     if not auto:
         first = "handshake_response" if check.handshake == "handshake" else "connection_established"
@@ -265,39 +266,6 @@ def _hello_done(run: _Run, kind: str, t0: float, ids: dict[str, str]) -> dict[st
     run.phase("handshake", t0)
     run.result.details["hello"] = kind
     return ids
-
-
-def _ids(frame: dict[str, Any]) -> dict[str, str]:
-    """thread_id/run_id from the frame itself or its `data`/`payload` body."""
-    out: dict[str, str] = {}
-    for where in (frame, frame.get("data"), frame.get("payload")):
-        if isinstance(where, dict):
-            for key in ("thread_id", "run_id"):
-                if isinstance(where.get(key), str) and key not in out:
-                    out[key] = where[key]
-    return out
-
-
-def _render(template: Any, ids: dict[str, str]) -> str:
-    """The message to send: placeholders filled; a value that is only an unknown placeholder is dropped."""
-    def fill(value: Any) -> Any:
-        if isinstance(value, dict):
-            filled = {k: fill(v) for k, v in value.items()}
-            return {k: v for k, v in filled.items() if v is not _DROP}
-        if isinstance(value, list):
-            return [v for v in map(fill, value) if v is not _DROP]
-        if isinstance(value, str):
-            if value in _PLACEHOLDERS and value[1:-1] not in ids:
-                return _DROP
-            for p in _PLACEHOLDERS:
-                value = value.replace(p, ids.get(p[1:-1], ""))
-        return value
-
-    filled = fill(template)
-    return filled if isinstance(filled, str) else json.dumps(filled)
-
-
-_DROP = object()
 
 
 async def _converse(run: _Run, ws: ClientConnection, sent_at: float) -> None:

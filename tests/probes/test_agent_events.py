@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 
 from monitor.checks import Events
-from probes.agent_events import MAX_EVENTS_KEPT, EventMatcher, error_message, parse_frame
+from probes.agent_events import (
+    MAX_EVENTS_KEPT,
+    EventMatcher,
+    error_message,
+    hello_ids,
+    parse_frame,
+    render_message,
+)
 
 FIVE = ("agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed")
 STRICT = Events(required=FIVE, ordered=True, tools_balanced=True, answer_field="final_response")
@@ -114,3 +121,23 @@ def test_events_list_is_capped() -> None:
     m = feed(Events(required=("agent_started",)), *flat(*["agent_thinking"] * (MAX_EVENTS_KEPT + 5)))
     d = m.details()
     assert len(d["events"]) == MAX_EVENTS_KEPT and d["events_dropped"] == 5
+
+
+def test_hello_ids_from_frame_or_body() -> None:
+    assert hello_ids({"type": "handshake_response", "thread_id": "t1", "run_id": "r1"}) == {"thread_id": "t1", "run_id": "r1"}
+    assert hello_ids({"type": "connection_established", "data": {"thread_id": "t2"}}) == {"thread_id": "t2"}
+    assert hello_ids({"type": "x", "thread_id": 3}) == {}
+
+
+def test_render_fills_placeholders_and_drops_unknown_ones() -> None:
+    template = {"type": "user_message", "payload": {"content": "hi {run_id}", "thread_id": "{thread_id}",
+                                                    "run_id": "{run_id}", "tags": ["{thread_id}", "x"]}}
+    assert json.loads(render_message(template, {"thread_id": "t", "run_id": "r"}))["payload"] == {
+        "content": "hi r", "thread_id": "t", "run_id": "r", "tags": ["t", "x"]}
+    assert json.loads(render_message(template, {}))["payload"] == {"content": "hi ", "tags": ["x"]}
+
+
+def test_render_string_template_is_sent_as_is() -> None:
+    assert render_message('{"type": "start_agent", "thread": "{thread_id}"}', {"thread_id": "t"}) == \
+        '{"type": "start_agent", "thread": "t"}'
+    assert render_message("{thread_id}", {}) == ""

@@ -318,3 +318,32 @@ def test_wss_untrusted(tls_server: tuple[demo.DemoTarget, str]) -> None:
     target, _ = tls_server
     result, _ = run(make_check(target, login=None))
     assert result.failure and result.failure.cls == "tls"
+
+
+def test_upgrade_dropped_is_connect_refused(target: demo.DemoTarget) -> None:
+    """A listener that closes the connection before answering the upgrade is connect_refused."""
+    async def main() -> ProbeResult:
+        async def drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.close()
+
+        server = await asyncio.start_server(drop, "127.0.0.1", 0)
+        async with server:
+            port = server.sockets[0].getsockname()[1]
+            return await websocket_probe.probe(make_check(target, ws_url=f"ws://127.0.0.1:{port}/ws", login=None))
+
+    result = asyncio.run(main())
+    assert result.failure and result.failure.cls == "connect_refused"
+
+
+def test_cancellation_propagates(target: demo.DemoTarget) -> None:
+    """Cancelling the probe (the runner's outer deadline) raises CancelledError, never a result."""
+    target.set_fault("ws_stall")
+
+    async def main() -> None:
+        task = asyncio.create_task(websocket_probe.probe(make_check(target, timeout_s=5)))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
