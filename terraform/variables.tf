@@ -1,0 +1,303 @@
+variable "project_id" {
+  description = "Google Cloud project that runs synthmon (and receives its metrics, alerts and state)."
+  type        = string
+}
+
+variable "regions" {
+  description = <<-EOT
+    Regions to run the prober in, keyed by region. Each region gets its own Cloud Run service, Scheduler
+    job and state collection, and its metrics carry the region as the `location` label. Per region, set
+    either `vpc_connector` (Serverless VPC Access connector id or name) or `network`/`subnetwork`
+    (Direct VPC egress) to reach private endpoints such as Cloud SQL; leave all null for none.
+  EOT
+  type = map(object({
+    vpc_connector = optional(string)
+    network       = optional(string)
+    subnetwork    = optional(string)
+    network_tags  = optional(list(string), [])
+  }))
+  default = {
+    "us-central1" = {}
+  }
+
+  validation {
+    condition     = length(var.regions) > 0
+    error_message = "At least one region is required."
+  }
+
+  validation {
+    condition = alltrue([
+      for r in values(var.regions) : !(r.vpc_connector != null && (r.network != null || r.subnetwork != null))
+    ])
+    error_message = "Set either vpc_connector or network/subnetwork (Direct VPC egress) for a region, not both."
+  }
+}
+
+variable "service_name" {
+  description = "Name of the Cloud Run service in every region (also the `job` label of the metrics)."
+  type        = string
+  default     = "synthmon"
+}
+
+variable "image" {
+  description = "Container image of synthmon, e.g. us-central1-docker.pkg.dev/PROJECT/synthmon/synthmon:TAG. Cloud Build rolls out later images; Terraform does not revert them."
+  type        = string
+}
+
+variable "config_yaml" {
+  description = "Content of synthmon.yaml, e.g. file(\"../examples/staging.yaml\") in a wrapper module or `terraform apply -var config_yaml=\"$(cat synthmon.yaml)\"`. Stored in Secret Manager and mounted read-only; keep secrets out of it and use `$${VAR}` with var.secrets instead."
+  type        = string
+
+  validation {
+    condition     = can(yamldecode(var.config_yaml))
+    error_message = "config_yaml must be valid YAML."
+  }
+
+  validation {
+    condition     = can(tonumber(lookup(yamldecode(var.config_yaml), "run_timeout_s", 50)))
+    error_message = "run_timeout_s in config_yaml must be a literal number: Terraform derives the request timeout and the Scheduler deadline from it."
+  }
+}
+
+variable "env" {
+  description = "Plain (non-secret) environment variables for the service, name => value. Values here are visible to anyone who can read the service; secrets belong in var.secrets."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    # Same pattern as the config loader's list of secret-looking variable names (monitor/config.py).
+    condition     = alltrue([for k in keys(var.env) : length(regexall("(?i)PASS|SECRET|TOKEN|KEY|DSN|CREDENTIAL|AUTH", k)) == 0])
+    error_message = "A variable whose name looks like a secret (PASS, SECRET, TOKEN, KEY, DSN, CREDENTIAL, AUTH) must come from var.secrets, not var.env."
+  }
+}
+
+variable "secrets" {
+  description = "Secret Manager secrets exposed to the service as environment variables, env var name => {secret = secret id in project_id, version = \"latest\" or a number}. The config refers to them as $${NAME}."
+  type = map(object({
+    secret  = string
+    version = optional(string, "latest")
+  }))
+  default = {}
+}
+
+variable "schedule" {
+  description = "Cron schedule of POST /run (Cloud Scheduler syntax). Each check still runs only when its interval_s is due."
+  type        = string
+  default     = "* * * * *"
+}
+
+variable "time_zone" {
+  description = "Time zone of the schedule."
+  type        = string
+  default     = "Etc/UTC"
+}
+
+variable "request_timeout_margin_s" {
+  description = "Seconds the Cloud Run request timeout (and the Scheduler attempt deadline) exceed the config's run_timeout_s, so a run that hits its own deadline can still answer with its report."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.request_timeout_margin_s >= 5
+    error_message = "request_timeout_margin_s must be at least 5 seconds."
+  }
+}
+
+variable "ingress" {
+  description = "Cloud Run ingress. INGRESS_TRAFFIC_ALL still requires an IAM-authorised identity token on every request; INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER or INGRESS_TRAFFIC_INTERNAL_ONLY also block on-call laptops and the Cloud Build gate unless they come through the VPC."
+  type        = string
+  default     = "INGRESS_TRAFFIC_ALL"
+
+  validation {
+    condition     = contains(["INGRESS_TRAFFIC_ALL", "INGRESS_TRAFFIC_INTERNAL_ONLY", "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"], var.ingress)
+    error_message = "ingress must be INGRESS_TRAFFIC_ALL, INGRESS_TRAFFIC_INTERNAL_ONLY or INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER."
+  }
+}
+
+variable "cpu" {
+  description = "CPU limit of the container. One vCPU runs 50 concurrent HTTP probes at well under 1 ms CPU each (DESIGN.md, measured choices)."
+  type        = string
+  default     = "1"
+}
+
+variable "memory" {
+  description = "Memory limit of the container. An idle worker takes ~42 MiB and 100 concurrent probes add ~10 MiB; 512Mi is Cloud Run's floor for 1 vCPU with room for the Google clients."
+  type        = string
+  default     = "512Mi"
+}
+
+variable "cpu_always_allocated" {
+  description = "Keep CPU allocated outside requests (instance-based billing). Leave false: runs finish before /run answers. Set true only if a sink publishes after the response."
+  type        = bool
+  default     = false
+}
+
+variable "max_request_concurrency" {
+  description = "Requests one instance serves at once: overlapping Scheduler calls and on-call /probe calls share the single instance instead of queueing."
+  type        = number
+  default     = 8
+}
+
+variable "oncall_members" {
+  description = "IAM members allowed to call /probe and /status by hand, e.g. [\"group:oncall@example.com\"]. Never allUsers or allAuthenticatedUsers."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for m in var.oncall_members : !contains(["allUsers", "allAuthenticatedUsers"], m)])
+    error_message = "The service is private: allUsers and allAuthenticatedUsers are not allowed."
+  }
+}
+
+variable "deployer_service_account" {
+  description = "Email of the service account Cloud Build runs as. When set, it gets what cloudbuild.yaml needs: push to Artifact Registry, deploy revisions, act as the runtime service account, and invoke the service for the deploy gate. Null to manage those grants elsewhere."
+  type        = string
+  default     = null
+}
+
+variable "artifact_registry_repository" {
+  description = "Artifact Registry repository (in artifact_registry_location) that holds the image; the deployer gets writer on it only."
+  type        = string
+  default     = "synthmon"
+}
+
+variable "artifact_registry_location" {
+  description = "Location of the Artifact Registry repository."
+  type        = string
+  default     = "us-central1"
+}
+
+variable "alert_topic_name" {
+  description = "Pub/Sub topic for alert events (sinks.alert_topic in the config; exposed to it as $${SYNTHMON_ALERT_TOPIC})."
+  type        = string
+  default     = "synthmon-alerts"
+}
+
+variable "alert_subscription_ack_deadline_s" {
+  description = "Ack deadline of the consumer subscription on the alert topic."
+  type        = number
+  default     = 60
+}
+
+variable "kms_key_name" {
+  description = "Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K) for the alert topic and the BigQuery history (CMEK). Null uses Google-managed encryption; alert events carry no secrets (synthmon redacts them), so CMEK is a policy choice, not a need."
+  type        = string
+  default     = null
+}
+
+variable "bigquery_history" {
+  description = "Write every alert event into BigQuery through a Pub/Sub BigQuery subscription (dataset and table created here)."
+  type        = bool
+  default     = false
+}
+
+variable "bigquery_dataset_id" {
+  description = "BigQuery dataset for alert history when bigquery_history is true."
+  type        = string
+  default     = "synthmon"
+}
+
+variable "bigquery_location" {
+  description = "Location of the BigQuery dataset."
+  type        = string
+  default     = "US"
+}
+
+variable "create_firestore_database" {
+  description = "Create the Firestore (native mode) database for the alert state. False to use an existing one named firestore_database."
+  type        = bool
+  default     = true
+}
+
+variable "firestore_database" {
+  description = "Firestore database that holds the alert state."
+  type        = string
+  default     = "(default)"
+}
+
+variable "firestore_location" {
+  description = "Location of the Firestore database when it is created here (e.g. nam5, eur3, us-central1)."
+  type        = string
+  default     = "nam5"
+}
+
+variable "state_collection_prefix" {
+  description = "Firestore collection prefix for the alert state; each region uses PREFIX-REGION so that regions do not share consecutive-failure counts."
+  type        = string
+  default     = "synthmon-state"
+}
+
+variable "read_connector_metrics" {
+  description = "Grant roles/monitoring.viewer so synthmon can read Serverless VPC Access connector metrics. Off unless a check needs them."
+  type        = bool
+  default     = false
+}
+
+variable "notification_channels" {
+  description = "Cloud Monitoring notification channel ids (projects/P/notificationChannels/N) that every alert policy notifies."
+  type        = list(string)
+  default     = []
+}
+
+variable "check_failing_window_s" {
+  description = "An alert fires when a check has reported only failures for this long. Longer than the longest check interval_s (300 s for a golden path), so one run always falls in the window."
+  type        = number
+  default     = 600
+}
+
+variable "latency_slo_ms" {
+  description = "Latency SLO per check type (mean over latency_window_s); a check type missing here has no latency alert. The golden path measures a whole agent run, 60-120 s."
+  type        = map(number)
+  default = {
+    http      = 2000
+    postgres  = 1000
+    websocket = 180000
+  }
+}
+
+variable "latency_window_s" {
+  description = "Window over which check latency is averaged before it is compared with the SLO."
+  type        = number
+  default     = 900
+}
+
+variable "vpc_over_threshold_window_s" {
+  description = "The VPC alert fires when every run in this window measured a round trip over the check's vpc_latency_threshold_ms."
+  type        = number
+  default     = 300
+}
+
+variable "vpc_latency_threshold_ms" {
+  description = "Threshold line drawn on the dashboard's VPC round-trip chart; keep it equal to vpc_latency_threshold_ms in the config."
+  type        = number
+  default     = 100
+}
+
+variable "events_missing_window_s" {
+  description = "Window in which the golden path reporting ws_event_missing alerts (and in which agent_completed must have arrived at least once)."
+  type        = number
+  default     = 900
+}
+
+variable "cert_min_days" {
+  description = "Alert when a certificate expires in fewer days than this."
+  type        = number
+  default     = 14
+}
+
+variable "heartbeat_absent_s" {
+  description = "Alert when run/duration_ms, written by every run, has been absent this long in a region: the monitor itself stopped."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.heartbeat_absent_s >= 120 && var.heartbeat_absent_s % 60 == 0
+    error_message = "heartbeat_absent_s must be a whole number of minutes, at least 120 (a Cloud Monitoring absence rule)."
+  }
+}
+
+variable "labels" {
+  description = "Labels added to every resource that takes them."
+  type        = map(string)
+  default     = {}
+}
