@@ -1,1 +1,2 @@
 from pgserver import pg_proxy, pg_server  # noqa: F401
+from fakes.emulators import firestore_emulator, pubsub_emulator  # noqa: F401
