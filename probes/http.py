@@ -7,16 +7,18 @@ certificate that does not expire within `cert_min_days`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import ssl
 import time
+import urllib.parse
 import weakref
 from typing import Any
 
 import certifi
 import pycurl
 
-from monitor.checks import HttpCheck
+from monitor.checks import SECRET_KEY, HttpCheck
 from monitor.diagnosis import diagnose
 from monitor.result import ProbeResult
 
@@ -32,7 +34,6 @@ _CURL_CLASS: dict[int, str] = {
     pycurl.E_SSL_CIPHER: "tls",
     pycurl.E_SSL_CACERT_BADFILE: "tls",
     pycurl.E_SSL_ISSUER_ERROR: "tls",
-    pycurl.E_TOO_MANY_REDIRECTS: "http_status",
     pycurl.E_UNSUPPORTED_PROTOCOL: "http_status",
     pycurl.E_BAD_CONTENT_ENCODING: "assertion",
     pycurl.E_PARTIAL_FILE: "assertion",
@@ -66,11 +67,47 @@ class _Body:
         return len(chunk)
 
 
-def _easy(check: HttpCheck, body: _Body) -> pycurl.Curl:
+@dataclasses.dataclass(frozen=True)
+class _Hop:
+    """What one request of a redirect chain sends."""
+
+    url: str
+    method: str
+    body: bytes | None
+    headers: tuple[tuple[str, str], ...]
+
+
+def _next_hop(check: HttpCheck, curl: pycurl.Curl, hop: _Hop) -> _Hop | None:
+    """The request a followed redirect makes, or None when this answer is final.
+
+    Redirects are followed here rather than by libcurl so that no secret header (Authorization,
+    Cookie, API keys: checks.SECRET_KEY) reaches another origin; libcurl strips only Authorization
+    and Cookie (CVE-2018-1000007, CVE-2022-27776). 301/302/303 turn into a GET without a body, as
+    browsers do (RFC 9110 15.4); 307/308 repeat the request.
+    """
+    status = curl.getinfo(pycurl.RESPONSE_CODE)
+    location = curl.getinfo(pycurl.REDIRECT_URL)
+    if not check.follow_redirects or status not in (301, 302, 303, 307, 308) or not location:
+        return None
+    method, body = hop.method, hop.body
+    if status in (301, 302, 303) and method != "HEAD":
+        method, body = "GET", None
+    headers = hop.headers
+    if _origin(location) != _origin(hop.url):
+        headers = tuple((k, v) for k, v in headers if not SECRET_KEY.search(k))
+    return _Hop(location, method, body, headers)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+
+
+def _easy(check: HttpCheck, hop: _Hop, body: _Body, timeout_s: float) -> pycurl.Curl:
     c = pycurl.Curl()
-    timeout_ms = max(1, int(check.timeout_s * 1000))
+    timeout_ms = max(1, int(timeout_s * 1000))
     opts: list[tuple[int, Any]] = [
-        (pycurl.URL, check.url),
+        (pycurl.URL, hop.url),
         (pycurl.NOSIGNAL, 1),
         (pycurl.FRESH_CONNECT, 1),  # a probe measures a new user's connection, not a warm pool
         (pycurl.FORBID_REUSE, 1),
@@ -78,9 +115,7 @@ def _easy(check: HttpCheck, body: _Body) -> pycurl.Curl:
         (pycurl.TIMEOUT_MS, timeout_ms),
         (pycurl.CONNECTTIMEOUT_MS, timeout_ms),
         (pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS),
-        (pycurl.REDIR_PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS),
-        (pycurl.FOLLOWLOCATION, 1 if check.follow_redirects else 0),
-        (pycurl.MAXREDIRS, check.max_redirects),
+        (pycurl.FOLLOWLOCATION, 0),  # see _next_hop
         (pycurl.ENCODING, ""),  # accept what libcurl can decode; the cap applies to decoded bytes
         (pycurl.WRITEFUNCTION, body.write),
         (pycurl.CAINFO, check.ca_file or certifi.where()),
@@ -88,16 +123,16 @@ def _easy(check: HttpCheck, body: _Body) -> pycurl.Curl:
         (pycurl.SSL_VERIFYHOST, 2),
         (pycurl.OPT_CERTINFO, 1),
         (pycurl.USERAGENT, "synthmon/0.1"),
-        (pycurl.HTTPHEADER, [f"{k}: {v}" for k, v in check.headers]),
+        (pycurl.HTTPHEADER, [f"{k}: {v}" for k, v in hop.headers]),
     ]
     for opt, value in opts:
         c.setopt(opt, value)
-    if check.method == "HEAD":
+    if hop.method == "HEAD":
         c.setopt(pycurl.NOBODY, 1)
-    elif check.method != "GET":
-        c.setopt(pycurl.CUSTOMREQUEST, check.method)
-    if check.body is not None:
-        c.setopt(pycurl.POSTFIELDS, check.body)
+    elif hop.method != "GET":
+        c.setopt(pycurl.CUSTOMREQUEST, hop.method)
+    if hop.body is not None:
+        c.setopt(pycurl.POSTFIELDS, hop.body)
     return c
 
 
@@ -108,30 +143,43 @@ async def probe(check: HttpCheck) -> ProbeResult:
     http_status, assertion, timeout.
     """
     result = ProbeResult(check.name, "http", check.url)
-    body = _Body(check.max_body_bytes)
-    curl = _easy(check, body)
-    error: pycurl.error | None = None
-    started = time.perf_counter()
-    try:
-        await _multi().add_handle(curl)
-    except pycurl.error as exc:
-        error = exc
-    finally:
-        wall_ms = (time.perf_counter() - started) * 1000
-    try:
-        _timings(curl, result, wall_ms)
-        if error is not None and not (error.args[0] == pycurl.E_WRITE_ERROR and body.truncated):
-            return _transfer_error(check, curl, result, error, body)
-        _judge(check, curl, result, body)
-    finally:
-        curl.close()
-    return result
+    hop = _Hop(check.url, check.method, check.body, check.headers)
+    started, redirects = time.perf_counter(), 0
+    while True:
+        body = _Body(check.max_body_bytes)
+        hop_started = time.perf_counter()
+        # One deadline for the whole redirect chain.
+        curl = _easy(check, hop, body, check.timeout_s - (hop_started - started))
+        error: pycurl.error | None = None
+        try:
+            await _multi().add_handle(curl)
+        except pycurl.error as exc:
+            error = exc
+        try:
+            next_hop = None if error is not None else _next_hop(check, curl, hop)
+            if next_hop is not None and redirects < check.max_redirects:
+                hop, redirects = next_hop, redirects + 1
+                continue
+            _timings(curl, result, (time.perf_counter() - hop_started) * 1000)
+            if redirects:
+                result.details["redirects"] = redirects
+                result.details["redirect_ms"] = round((hop_started - started) * 1000, 3)
+                result.latency_ms = (result.latency_ms or 0) + result.details["redirect_ms"]
+            if error is not None and not (error.args[0] == pycurl.E_WRITE_ERROR and body.truncated):
+                return _transfer_error(check, curl, result, error, body)
+            if next_hop is not None:
+                return result.fail("http_status", f"more than {check.max_redirects} redirects",
+                                   diagnose("http_status", check.url))
+            _judge(check, curl, result, body)
+            return result
+        finally:
+            curl.close()
 
 
 def _timings(curl: pycurl.Curl, result: ProbeResult, wall_ms: float) -> None:
     """Phases as `curl -w` and blackbox_exporter report them; a phase not reached is left out."""
     t = {k: curl.getinfo(getattr(pycurl, k + "_TIME_T")) / 1000.0
-         for k in ("NAMELOOKUP", "CONNECT", "APPCONNECT", "PRETRANSFER", "STARTTRANSFER", "TOTAL", "REDIRECT")}
+         for k in ("NAMELOOKUP", "CONNECT", "APPCONNECT", "PRETRANSFER", "STARTTRANSFER", "TOTAL")}
     phases: dict[str, float] = {}
     if t["NAMELOOKUP"]:
         phases["dns"] = t["NAMELOOKUP"]
@@ -144,8 +192,6 @@ def _timings(curl: pycurl.Curl, result: ProbeResult, wall_ms: float) -> None:
         phases["transfer"] = max(0.0, t["TOTAL"] - t["STARTTRANSFER"])
     result.phases_ms = phases
     result.latency_ms = t["TOTAL"] or wall_ms
-    if t["REDIRECT"]:
-        result.details["redirect_ms"] = t["REDIRECT"]
 
 
 def _transfer_error(check: HttpCheck, curl: pycurl.Curl, result: ProbeResult, error: pycurl.error,
@@ -162,7 +208,7 @@ def _transfer_error(check: HttpCheck, curl: pycurl.Curl, result: ProbeResult, er
         message = f"{what} within {check.timeout_s:g} s"
     elif code in (pycurl.E_RECV_ERROR, pycurl.E_SEND_ERROR):
         cls = "assertion" if status else "connect_refused"
-        message = ("connection broken during the response body: " if status else "connection reset: ") + message
+        message = ("connection broken during the response: " if status else "connection reset: ") + message
     elif code == pycurl.E_PARTIAL_FILE:
         cls = "assertion"
         message = f"response body truncated after {len(body.data)} bytes: {message}"
@@ -187,9 +233,6 @@ def _judge(check: HttpCheck, curl: pycurl.Curl, result: ProbeResult, body: _Body
     result.details["body_bytes"] = len(body.data)
     if body.truncated:
         result.details["body_truncated"] = True
-    redirects = curl.getinfo(pycurl.REDIRECT_COUNT)
-    if redirects:
-        result.details["redirects"] = redirects
     days = _cert_days_left(curl)
     if days is not None:
         result.details["cert_days_left"] = round(days, 2)
@@ -231,6 +274,8 @@ def _json_mismatch(text: str, expected: tuple[tuple[str, Any], ...]) -> str | No
         doc = json.loads(text)
     except ValueError:
         return "body is not JSON"
+    except RecursionError:  # json.loads recurses per nesting level: "[" * 100000 is a valid prefix
+        return "body is not JSON (nested too deeply)"
     for path, want in expected:
         got = _dig(doc, path)
         if got is _MISSING:
