@@ -289,7 +289,8 @@ def _dig(doc: Any, path: str) -> Any:
     for part in path.split("."):
         if isinstance(doc, dict) and part in doc:
             doc = doc[part]
-        elif isinstance(doc, list) and part.lstrip("-").isdigit() and -len(doc) <= int(part) < len(doc):
+        elif isinstance(doc, list) and part.lstrip("-").isdecimal() and -len(doc) <= int(part) < len(doc):
+            # isdecimal, not isdigit: "²" is a digit that int() rejects
             doc = doc[int(part)]
         else:
             return _MISSING

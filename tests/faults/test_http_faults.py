@@ -287,3 +287,10 @@ def test_whole_catalogue_in_one_run() -> None:
     assert [r.name for r in results] == [c.name for c in checks]
     assert all(r.failure is not None and r.failure.cls != "internal" for r in results), results
     assert elapsed < TIMEOUT_S + SLACK_S
+
+
+def test_json_path_with_non_decimal_digit_is_assertion() -> None:
+    """A JSON path part such as "²" (a digit int() rejects) on a list is "not found", never `internal`."""
+    with fh.raw_server(fh.body(b'{"items": [1, 2, 3]}')) as s:
+        r, _ = run(s.url(), expect={"json": {"items.²": 1}})
+    assert failed(r, "assertion") == "JSON path items.² not found"
