@@ -58,16 +58,25 @@ class PubSubSink:
         return delivered
 
     def _publish(self, m: dict[str, Any], policy: Any, remaining: float) -> Any:
+        from google.cloud.pubsub_v1.publisher.exceptions import PublishToPausedOrderingKeyException
+
         body = m["body"]
         attrs = {"check": body["check"], "state": body["state"], "severity": body["severity"],
                  "transition": body.get("transition", body["state"])}
         data = json.dumps(body, separators=(",", ":")).encode()
-        try:
-            return self.client.publish(self.topic_path, data, ordering_key=body["check"],
-                                       retry=policy, timeout=min(remaining, 30.0), **attrs)
-        except _errors() as exc:
-            self._failed(m, exc)
-            return None
+        for attempt in range(2):
+            try:
+                return self.client.publish(self.topic_path, data, ordering_key=body["check"],
+                                           retry=policy, timeout=min(remaining, 30.0), **attrs)
+            except PublishToPausedOrderingKeyException as exc:
+                # An earlier run's publish failed after that run stopped waiting for it.
+                self._resume(body["check"])
+                if attempt:
+                    self._failed(m, exc)
+            except _errors() as exc:
+                self._failed(m, exc)
+                return None
+        return None
 
     def _wait(self, m: dict[str, Any], fut: Any, deadline: float) -> bool:
         try:
@@ -81,8 +90,14 @@ class PubSubSink:
         body = m["body"]
         log.error("alert for %s not published, kept for the next run: %s: %s", body["check"],
                   exc.__class__.__name__, exc, extra={"run_id": body.get("run_id"), "alert": body})
-        # A failed publish pauses the ordering key; later messages for this check must go out again.
-        self.client.resume_publish(self.topic_path, body["check"])
+        self._resume(body["check"])
+
+    def _resume(self, key: str) -> None:
+        """A failed publish pauses its ordering key; later messages for the check must go out again."""
+        try:
+            self.client.resume_publish(self.topic_path, key)
+        except RuntimeError:
+            pass  # not paused: the publish is still in flight (we stopped waiting at the deadline)
 
 
 def _errors() -> tuple[type[BaseException], ...]:

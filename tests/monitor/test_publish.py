@@ -1,0 +1,190 @@
+"""Publishing end to end: runs through Monitor against a loopback target, to Cloud Monitoring and Pub/Sub fakes/emulator."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fakes.metric_service import FakeMetricService
+from fakes.pubsub_backend import PROJECT
+
+from monitor.config import loads
+from monitor.pipeline import Monitor
+from monitor.publish import Publisher, build_publisher
+from monitor.result import ProbeResult, RunReport
+from monitor.state import MemoryStore
+
+P = "custom.googleapis.com/synthmon/"
+
+
+class Target(http.server.ThreadingHTTPServer):
+    """A health endpoint whose status code the test sets."""
+
+    daemon_threads = True
+    status = 503
+
+
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        body = b'{"status": "down"}' if self.server.status >= 500 else b'{"status": "ok"}'  # type: ignore[attr-defined]
+        self.send_response(self.server.status)  # type: ignore[attr-defined]
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def target() -> Iterator[Target]:
+    server = Target(("127.0.0.1", 0), Health)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def metric_service(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeMetricService]:
+    fake = FakeMetricService()
+    monkeypatch.setenv("MONITORING_EMULATOR_HOST", fake.host)
+    yield fake
+    fake.stop()
+
+
+def expected_series(report: RunReport) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
+    [r] = report.results
+    cls = r.failure.cls if r.failure else "none"
+    out = {(P + "check/success", (("check", "web"), ("failure_class", cls), ("type", "http")), int(r.ok)),
+           (P + "check/latency_ms", (("check", "web"), ("type", "http")), r.latency_ms),
+           (P + "run/duration_ms", (), report.duration_ms)}
+    out |= {(P + "check/phase_latency_ms", (("check", "web"), ("phase", p), ("type", "http")), ms)
+            for p, ms in r.phases_ms.items()}
+    return out
+
+
+def received_series(request: Any) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
+    out = set()
+    for ts in request.time_series:
+        v = ts.points[0].value
+        value = v.int64_value if v._pb.WhichOneof("value") == "int64_value" else v.double_value
+        out.add((ts.metric.type, tuple(sorted(ts.metric.labels.items())), value))
+    return out
+
+
+def test_failing_target_fires_once_then_resolves(target: Target, metric_service: FakeMetricService,
+                                                 pubsub_backend: Any, tmp_path: Any) -> None:
+    """503 twice fires one alert (not repeated on the third run), recovery resolves it; every run's series exact."""
+    config = loads(f"""
+location: us-central1
+run_timeout_s: 10
+sinks:
+  metrics: [cloud_monitoring]
+  alerts: [pubsub]
+  project_id: {PROJECT}
+  alert_topic: {pubsub_backend.topic}
+  state: sqlite:///{tmp_path}/state.db
+  job: synthmon-e2e
+checks:
+  - {{name: web, type: http, url: "http://127.0.0.1:{target.server_address[1]}/health", failure_threshold: 2,
+      timeout_s: 5, severity: critical}}
+""")
+    monitor = Monitor(config)
+    reports, alerts_seen = [], []
+    for status, expect_total in ((503, 0), (503, 1), (503, 1), (200, 2)):
+        target.status = status
+        reports.append(monitor.run())
+        alerts_seen = pubsub_backend.received(expect=expect_total, timeout_s=3 if expect_total else 0.5)
+        assert len(alerts_seen) == expect_total, (status, alerts_seen)
+    assert [r.results[0].failure.cls if r.results[0].failure else None for r in reports] == \
+        ["unavailable"] * 3 + [None]
+    (fired, fired_attrs, key1), (resolved, resolved_attrs, key2) = alerts_seen
+    assert fired_attrs == {"check": "web", "state": "firing", "severity": "critical", "transition": "firing"}
+    assert resolved_attrs == {"check": "web", "state": "resolved", "severity": "critical", "transition": "resolved"}
+    assert key1 == key2 == "web"
+    assert {k: fired[k] for k in ("check", "failure_class", "consecutive_failures", "run_id", "location",
+                                  "dedup_key", "message")} == {
+        "check": "web", "failure_class": "unavailable", "consecutive_failures": 2, "run_id": reports[1].run_id,
+        "location": "us-central1", "dedup_key": "web/unavailable", "message": reports[1].results[0].failure.message}
+    assert (resolved["dedup_key"], resolved["run_id"]) == ("web/unavailable", reports[3].run_id)
+    calls = metric_service.calls_to("CreateTimeSeries")
+    assert len(calls) == 4
+    for call, report in zip(calls, reports, strict=True):
+        assert received_series(call) == expected_series(report)
+        assert {ts.points[0].interval.end_time.isoformat().replace("+00:00", "Z")[:23]
+                for ts in call.time_series} == {report.finished_at[:23]}
+    assert monitor.publisher.alert_states()["web"]["state"] == "ok"
+
+
+CONFIG = """
+location: test
+sinks: {{state: "memory://", alerts_file: "{tmp}/alerts.jsonl", results_file: "{tmp}/results.jsonl"}}
+checks:
+  - {{name: api, type: http, url: "http://127.0.0.1:9/", failure_threshold: 1}}
+  - {{name: slow, type: http, url: "http://127.0.0.1:9/", failure_threshold: 1, interval_s: 300}}
+maintenance:
+  - {{checks: [api], start: "2026-01-01T00:00:00Z", end: "2026-01-01T01:00:00Z"}}
+"""
+
+
+def report(*names: str, run_id: str = "r") -> RunReport:
+    results = [ProbeResult(n, "http", "http://127.0.0.1:9/").fail("connect_refused", "refused") for n in names]
+    return RunReport(run_id, "2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z", "test", results)
+
+
+def test_maintenance_silences_alerts_but_not_metrics(tmp_path: Any) -> None:
+    """Inside a window the check's alert is held back while its results are still written."""
+    config = loads(CONFIG.format(tmp=tmp_path))
+    clock = [1767225600.0 + 60]  # 2026-01-01T00:01:00Z
+    pub = build_publisher(config, clock=lambda: clock[0])
+    pub.publish(report("api", "slow"), deadline=time.monotonic() + 5)
+    assert sent(tmp_path) == [("slow", "firing")]
+    assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 1
+    clock[0] += 3600  # window over (and renotify_s passed for "slow")
+    pub.publish(report("api", "slow"), deadline=time.monotonic() + 5)
+    assert sent(tmp_path)[1:] == [("api", "firing"), ("slow", "renotify")]
+
+
+def sent(tmp_path: Any) -> list[tuple[str, str]]:
+    lines = (tmp_path / "alerts.jsonl").read_text().splitlines()
+    return [(b["check"], b["transition"]) for b in map(json.loads, lines)]
+
+
+class Flaky:
+    name = "local"
+
+    def __init__(self) -> None:
+        self.up, self.sent = False, []
+
+    def send(self, messages: Any, *, deadline: float) -> list[str]:
+        if not self.up:
+            return []
+        self.sent += [m["body"] for m in messages]
+        return [m["id"] for m in messages]
+
+
+def test_pending_alert_of_a_check_not_in_the_run_is_sent(tmp_path: Any) -> None:
+    """A message left by a failed send goes out with the next run even if its check did not run."""
+    config = loads(CONFIG.format(tmp=tmp_path))
+    sink = Flaky()
+    pub = Publisher(config, MemoryStore(), alert_sinks=[sink], clock=lambda: 1767229200.0 + 7200)
+    pub.publish(report("slow", run_id="r1"), deadline=time.monotonic() + 5)
+    assert pub.alert_states()["slow"]["pending_messages"] == 1
+    sink.up = True
+    pub.publish(report("api", run_id="r2"), deadline=time.monotonic() + 5)
+    assert sorted((b["check"], b["run_id"]) for b in sink.sent) == [("api", "r2"), ("slow", "r1")]
+    assert pub.alert_states()["slow"]["pending_messages"] == 0
+
+
+def test_schedule_round_trip(tmp_path: Any) -> None:
+    """mark_started / last_starts keep each check's last scheduled start in the store."""
+    pub = build_publisher(loads(CONFIG.format(tmp=tmp_path)))
+    pub.mark_started(["api"], 100.0)
+    assert pub.last_starts() == {"api": 100.0}
