@@ -93,14 +93,8 @@ resource "google_cloud_run_v2_service" "synthmon" {
         timeout_seconds   = 2
       }
 
-      liveness_probe {
-        http_get {
-          path = "/healthz"
-        }
-        period_seconds    = 30
-        failure_threshold = 3
-        timeout_seconds   = 5
-      }
+      # No liveness probe: a golden path legitimately keeps request threads busy for minutes, and a
+      # restart would abandon the runs in flight. A crashed process is restarted by Cloud Run anyway.
     }
 
     volumes {
