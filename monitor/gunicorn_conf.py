@@ -19,17 +19,20 @@ workers = 1
 worker_class = "gthread"
 threads = int(os.environ.get("SYNTHMON_THREADS", "8"))
 timeout = 0
-graceful_timeout = 8
+graceful_timeout = int(os.environ.get("SYNTHMON_GRACEFUL_S", "8"))  # Cloud Run: SIGKILL 10 s after SIGTERM
 keepalive = 5
 accesslog = None  # Cloud Run logs every request itself
+control_socket_disable = True  # gunicorn >= 25: no gunicornc socket in $HOME, nothing to share between instances
 logconfig_dict: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "monitor.logs.JsonFormatter"}},
     "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
+    "root": {"handlers": ["stdout"], "level": "WARNING"},
     "loggers": {
         "gunicorn.error": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
-        "gunicorn.access": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
+        # With a logconfig_dict gunicorn logs every request; Cloud Run's request log already has them.
+        "gunicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
     },
 }
 
@@ -40,8 +43,11 @@ def post_worker_init(worker: Any) -> None:
     service = getattr(worker.wsgi, "extensions", {}).get("synthmon")
     grace_s = max(0.5, float(worker.cfg.graceful_timeout) - 0.5)
 
+    watching = threading.Event()  # the arbiter may signal more than once
+
     def on_sigterm(signum: int, frame: Any) -> None:
-        if service is not None:
+        if service is not None and not watching.is_set():
+            watching.set()
             _watch_shutdown(service, grace_s)
         if callable(previous):
             previous(signum, frame)

@@ -6,7 +6,10 @@ from __future__ import annotations
 import collections
 import contextlib
 import http.server
+import json
+import signal
 import socket
+import subprocess
 import threading
 import time
 import urllib.error
@@ -36,10 +39,13 @@ class Target:
                     target.entered.set()
                     target.release.wait(30)
                 body = b'{"status":"ok"}' if status == 200 else b"upstream unavailable"
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):  # the prober gave up first
+                    pass
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -114,8 +120,58 @@ def wait_http(url: str, timeout_s: float = 30.0, proc: Any = None) -> float:
                     return time.monotonic() - started
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"process exited with {proc.returncode} before {url} answered")
+        if proc is not None and (proc.proc if isinstance(proc, Process) else proc).poll() is not None:
+            out = "\n".join(proc.lines[-30:]) if isinstance(proc, Process) else ""
+            code = (proc.proc if isinstance(proc, Process) else proc).poll()
+            raise AssertionError(f"process exited with {code} before {url} answered:\n{out}")
         if time.monotonic() - started > timeout_s:
             raise AssertionError(f"{url} did not answer 200 within {timeout_s} s")
         time.sleep(0.02)  # polling interval, not a wait for an outcome
+
+
+class Process:
+    """A child process whose stdout and stderr lines are collected as they come, for polling."""
+
+    def __init__(self, argv: list[str], **kwargs: Any) -> None:
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._cond:
+                self.lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+
+    def wait_line(self, pred: Any, timeout_s: float = 20.0, count: int = 1) -> list[str]:
+        """Wait until `count` output lines satisfy `pred`; returns them."""
+        with self._cond:
+            ok = self._cond.wait_for(lambda: len([x for x in self.lines if pred(x)]) >= count, timeout_s)
+            found = [x for x in self.lines if pred(x)]
+        assert ok, f"expected {count} matching line(s) within {timeout_s} s; output:\n" + "\n".join(self.lines[-40:])
+        return found
+
+    def json_lines(self) -> list[dict[str, Any]]:
+        out = []
+        with self._cond:
+            lines = list(self.lines)
+        for line in lines:
+            if line.startswith("{"):
+                out.append(json.loads(line))
+        return out
+
+    def stop(self, timeout_s: float = 15.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait(5)
+        self._reader.join(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        return code
