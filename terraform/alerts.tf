@@ -240,6 +240,8 @@ resource "google_monitoring_alert_policy" "golden_path_events_missing" {
       backend's agent and tool logs for the run ids in the alert event on `${var.alert_topic_name}`, and
       whether the backend answers `agent_error`. A first event that never comes usually means the agent
       never started (queue, model credentials); a missing `agent_completed` after tools means a tool hung.
+      If "check failing" fired for the same check with another class (`auth`, `unavailable`, `dns`),
+      the agent never got the message: start there.
 
       ${local.probe_hint}
     EOT
