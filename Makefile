@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint bench postgres clean
+.PHONY: install run test lint bench postgres checkov clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,10 +24,16 @@ postgres:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
 
+# checkov pins many packages of its own, so it gets its own virtualenv (used by tests/terraform).
+checkov: .venv-checkov/bin/checkov
+.venv-checkov/bin/checkov:
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install --quiet --disable-pip-version-check 'checkov>=3.2,<4'
+
 lint: install
 	$(PY) -m ruff check monitor probes tests bench
 
-test: install postgres lint
+test: install postgres checkov lint
 	$(PY) -m pytest -q
 
 run: install
@@ -37,4 +43,4 @@ bench: install postgres
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) .synthmon .pytest_cache build dist *.egg-info
+	rm -rf $(VENV) .venv-checkov .synthmon .pytest_cache build dist *.egg-info
