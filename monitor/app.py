@@ -27,6 +27,7 @@ EXTENSION = "synthmon"
 PROBE_PARAMS = ("check", "publish")
 MAX_QUERY_BYTES = 2048
 MAX_CHECK_PARAMS = 32
+MAX_BODY_BYTES = 64 * 1024  # no route reads a body; a large one is refused before anything runs
 
 
 class Service:
@@ -79,7 +80,7 @@ def create_app(config: Config, *, monitor: Monitor | None = None, clock: Callabl
         monitor = Monitor(config, clock=clock or time.time)
     service = Service(monitor, token)
     app = Flask("synthmon")
-    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION] = service
     _routes(app, service)
@@ -133,6 +134,8 @@ def _probe_request(valid: tuple[str, ...]) -> tuple[list[str] | None, bool]:
 def _routes(app: Flask, service: Service) -> None:
     @app.before_request
     def _auth() -> Any:
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            return _error(413, f"request body over {MAX_BODY_BYTES} bytes")
         if request.endpoint in ("healthz", "openapi") or service.authorized(request.headers):
             return None
         body, status = _error(401, "missing or wrong API token")
@@ -186,7 +189,11 @@ def _routes(app: Flask, service: Service) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
-        return _error(exc.code or 500, exc.description or exc.name)
+        body, status = _error(exc.code or 500, exc.description or exc.name)
+        for key, value in exc.get_headers():  # e.g. Allow on a 405 (RFC 9110)
+            if key.lower() != "content-type":
+                body.headers[key] = value
+        return body, status
 
     @app.errorhandler(Exception)
     def _internal(exc: Exception) -> Any:

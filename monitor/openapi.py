@@ -80,7 +80,9 @@ def document(check_names: tuple[str, ...], max_checks: int, *, auth: bool = Fals
         {"name": "publish", "in": "query", "required": False,
          "description": "0 for a dry run: no metrics, no alert state", "schema": {"enum": ["0", "1"]}},
     ]
-    probe_op = {"parameters": probe_params, "responses": {"200": report, "400": bad, **denied, **failed}}
+    too_big = _json("Error", "request body over 64 KiB; nothing was run")
+    probe_op = {"parameters": probe_params,
+                "responses": {"200": report, "400": bad, "413": too_big, **denied, **failed}}
     paths = {
         "/run": {"post": {"summary": "Run every due check and publish (Cloud Scheduler's target)",
                           "responses": {"200": report, **denied, **failed}}},

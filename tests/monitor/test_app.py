@@ -59,7 +59,7 @@ def test_run_reports_failures_with_200_and_skips_checks_not_due(client, target: 
 def test_run_is_post_only(client, target: Target) -> None:
     """GET /run is a JSON 405 and runs nothing."""
     r = client.get("/run")
-    assert r.status_code == 405 and "error" in r.json
+    assert r.status_code == 405 and "error" in r.json and "POST" in r.headers["Allow"]
     assert target.total == 0
 
 
@@ -124,6 +124,13 @@ def test_probe_body_is_not_a_way_in(client, target: Target) -> None:
     r = client.post("/probe?check=web", data={"check": "http://127.0.0.1:1/"})
     assert [x["name"] for x in r.json["results"]] == ["web"]
     assert dict(target.hits) == {"/ok": 1}
+
+
+def test_large_body_is_refused(client, target: Target) -> None:
+    """A POST body over 64 KiB is a 413 and runs nothing."""
+    r = client.post("/probe?check=web", data=b"x" * (64 * 1024 + 1))
+    assert r.status_code == 413 and "error" in r.json
+    assert target.total == 0
 
 
 def test_overlapping_runs_skip_the_check_in_flight(client, target: Target) -> None:
