@@ -140,7 +140,7 @@ def _emit(s: CheckState, transition: str, result: ProbeResult, rule: Rule, ctx: 
         "state": "resolved" if resolved else "firing",
         "severity": rule.severity,
         "failure_class": s.failure_class,
-        "message": _message(result, superseded_by) if resolved else
+        "message": _resolved_message(superseded_by) if resolved else
         (result.failure.message if result.failure else ""),
         "diagnosis": None if resolved else result.diagnosis,
         "since": s.fired_at if resolved else s.failing_since,
@@ -157,7 +157,7 @@ def _emit(s: CheckState, transition: str, result: ProbeResult, rule: Rule, ctx: 
                      "sinks": list(ctx.sinks), "claimed_by": None, "claimed_at": None})
 
 
-def _message(result: ProbeResult, superseded_by: str | None) -> str:
+def _resolved_message(superseded_by: str | None) -> str:
     if superseded_by:
         return f"failure class changed, now alerting as {superseded_by}"
     return "check passes again"
