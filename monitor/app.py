@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from monitor.checks import NAME
@@ -83,7 +83,7 @@ def create_app(config: Config, *, monitor: Monitor | None = None, clock: Callabl
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION] = service
-    _routes(app, service)
+    _routes(app)
     return app
 
 
@@ -131,72 +131,90 @@ def _probe_request(valid: tuple[str, ...]) -> tuple[list[str] | None, bool]:
     return (names or None), publish_values != ["0"]
 
 
-def _routes(app: Flask, service: Service) -> None:
-    @app.before_request
-    def _auth() -> Any:
-        if (request.content_length or 0) > MAX_BODY_BYTES:
-            return _error(413, f"request body over {MAX_BODY_BYTES} bytes")
-        if request.endpoint in ("healthz", "openapi") or service.authorized(request.headers):
-            return None
-        body, status = _error(401, "missing or wrong API token")
-        body.headers["WWW-Authenticate"] = 'Bearer realm="synthmon"'
-        return body, status
+def _service() -> Service:
+    return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]
 
-    @app.post("/run")
-    def run() -> Any:
-        report = service.run(None, trigger="POST /run", scheduled=True, publish=True)
-        return jsonify(report.to_dict())
 
-    @app.route("/probe", methods=["GET", "POST"])
-    def probe() -> Any:
-        valid = service.monitor.config.check_names
-        try:
-            names, publish = _probe_request(valid)
-        except _Rejected as exc:
-            return _error(400, str(exc), valid_checks=list(valid))
-        report = service.run(names, trigger=f"{request.method} /probe", publish=publish)
-        return jsonify(report.to_dict())
+def _guard() -> Any:
+    """Before every request: refuse large bodies, then check the API token (if one is set)."""
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        return _error(413, f"request body over {MAX_BODY_BYTES} bytes")
+    if request.endpoint in ("healthz", "openapi") or _service().authorized(request.headers):
+        return None
+    body, status = _error(401, "missing or wrong API token")
+    body.headers["WWW-Authenticate"] = 'Bearer realm="synthmon"'
+    return body, status
 
-    @app.get("/healthz")
-    def healthz() -> Any:
-        return jsonify({"status": "ok", "checks": len(service.monitor.config.checks)})
 
-    @app.get("/status")
-    def status() -> Any:
-        from monitor import status_page
+def run() -> Any:
+    report = _service().run(None, trigger="POST /run", scheduled=True, publish=True)
+    return jsonify(report.to_dict())
 
-        doc = status_page.document(service.monitor, service.active())
-        if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
-            return Response(status_page.html(doc), mimetype="text/html")
-        return jsonify(doc)
 
-    @app.get("/metrics")
-    def metrics() -> Any:
-        from monitor.sinks import prometheus
+def probe() -> Any:
+    service = _service()
+    valid = service.monitor.config.check_names
+    try:
+        names, publish = _probe_request(valid)
+    except _Rejected as exc:
+        return _error(400, str(exc), valid_checks=list(valid))
+    report = service.run(names, trigger=f"{request.method} /probe", publish=publish)
+    return jsonify(report.to_dict())
 
-        m = service.monitor
-        body = prometheus.render(list(m.latest.values()), m.config.location,
-                                 duration_ms=m.last_report.duration_ms if m.last_report else None,
-                                 checks={c.name: c for c in m.config.checks})
-        return Response(body, content_type=prometheus.CONTENT_TYPE)
 
-    @app.get("/openapi.json")
-    def openapi() -> Any:
-        from monitor import openapi as openapi_mod
+def healthz() -> Any:
+    return jsonify({"status": "ok", "checks": len(_service().monitor.config.checks)})
 
-        return jsonify(openapi_mod.document(service.monitor.config.check_names, MAX_CHECK_PARAMS,
-                                            auth=service.token is not None))
 
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> Any:
-        body, status = _error(exc.code or 500, exc.description or exc.name)
-        for key, value in exc.get_headers():  # e.g. Allow on a 405 (RFC 9110)
-            if key.lower() != "content-type":
-                body.headers[key] = value
-        return body, status
+def status() -> Any:
+    from monitor import status_page
 
-    @app.errorhandler(Exception)
-    def _internal(exc: Exception) -> Any:
-        # Flask's last resort: the run could not happen at all (DESIGN.md: 5xx only then).
-        log.exception("request %s %s failed", request.method, request.path)
-        return _error(500, f"synthmon could not run: {exc.__class__.__name__}")
+    service = _service()
+    doc = status_page.document(service.monitor, service.active())
+    if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
+        return Response(status_page.html(doc), mimetype="text/html")
+    return jsonify(doc)
+
+
+def metrics() -> Any:
+    from monitor.sinks import prometheus
+
+    m = _service().monitor
+    body = prometheus.render(list(m.latest.values()), m.config.location,
+                             duration_ms=m.last_report.duration_ms if m.last_report else None,
+                             checks={c.name: c for c in m.config.checks})
+    return Response(body, content_type=prometheus.CONTENT_TYPE)
+
+
+def openapi() -> Any:
+    from monitor import openapi as openapi_mod
+
+    service = _service()
+    return jsonify(openapi_mod.document(service.monitor.config.check_names, MAX_CHECK_PARAMS,
+                                        auth=service.token is not None))
+
+
+def _http_error(exc: HTTPException) -> Any:
+    body, status = _error(exc.code or 500, exc.description or exc.name)
+    for key, value in exc.get_headers():  # e.g. Allow on a 405 (RFC 9110)
+        if key.lower() != "content-type":
+            body.headers[key] = value
+    return body, status
+
+
+def _internal(exc: Exception) -> Any:
+    # Flask's last resort: the run could not happen at all (DESIGN.md: 5xx only then).
+    log.exception("request %s %s failed", request.method, request.path)
+    return _error(500, f"synthmon could not run: {exc.__class__.__name__}")
+
+
+def _routes(app: Flask) -> None:
+    app.before_request(_guard)
+    app.add_url_rule("/run", view_func=run, methods=["POST"])
+    app.add_url_rule("/probe", view_func=probe, methods=["GET", "POST"])
+    app.add_url_rule("/healthz", view_func=healthz, methods=["GET"])
+    app.add_url_rule("/status", view_func=status, methods=["GET"])
+    app.add_url_rule("/metrics", view_func=metrics, methods=["GET"])
+    app.add_url_rule("/openapi.json", view_func=openapi, methods=["GET"])
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _internal)

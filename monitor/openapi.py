@@ -83,7 +83,23 @@ def document(check_names: tuple[str, ...], max_checks: int, *, auth: bool = Fals
     too_big = _json("Error", "request body over 64 KiB; nothing was run")
     probe_op = {"parameters": probe_params,
                 "responses": {"200": report, "400": bad, "413": too_big, **denied, **failed}}
-    paths = {
+    paths = _paths(probe_op, report, denied, failed)
+    doc: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": "synthmon", "version": "1", "description": "Synthetic monitor service (DESIGN.md)"},
+        "paths": paths,
+        "components": {"schemas": {"ProbeResult": _RESULT, "RunReport": _REPORT, "Error": _ERROR,
+                                   "CheckStatus": _STATUS_CHECK, "Status": _STATUS}},
+    }
+    if auth:
+        doc["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+        doc["security"] = [{"bearer": []}]
+    return doc
+
+
+def _paths(probe_op: dict[str, Any], report: dict[str, Any], denied: dict[str, Any],
+           failed: dict[str, Any]) -> dict[str, Any]:
+    return {
         "/run": {"post": {"summary": "Run every due check and publish (Cloud Scheduler's target)",
                           "responses": {"200": report, **denied, **failed}}},
         "/probe": {"get": {"summary": "Run the named checks now", **probe_op},
@@ -105,14 +121,3 @@ def document(check_names: tuple[str, ...], max_checks: int, *, auth: bool = Fals
                                   "responses": {"200": {"description": "OpenAPI 3.1",
                                                         "content": {"application/json": {"schema": {}}}}}}},
     }
-    doc: dict[str, Any] = {
-        "openapi": "3.1.0",
-        "info": {"title": "synthmon", "version": "1", "description": "Synthetic monitor service (DESIGN.md)"},
-        "paths": paths,
-        "components": {"schemas": {"ProbeResult": _RESULT, "RunReport": _REPORT, "Error": _ERROR,
-                                   "CheckStatus": _STATUS_CHECK, "Status": _STATUS}},
-    }
-    if auth:
-        doc["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
-        doc["security"] = [{"bearer": []}]
-    return doc
