@@ -189,8 +189,14 @@ def parse_check(raw: Any, i: int, file: str, d: Defaults, base: Path, secrets: s
 
 def _url(f: Fields, key: str, schemes: tuple[str, ...]) -> str:
     url = f.str(key)
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in schemes or not parts.hostname:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        _ = parts.port  # ValueError when out of 0-65535
+    except ValueError:
+        parts = None
+    # libcurl refuses spaces and control characters (CURLE_URL_MALFORMAT), which would be `internal`.
+    if (parts is None or parts.scheme not in schemes or not parts.hostname
+            or any(c.isspace() or not c.isprintable() for c in url)):
         raise f.error(key, f"must be an absolute {' or '.join(schemes)} URL, not {url!r}")
     if parts.username or parts.password:
         raise f.error(key, "must not carry credentials; use headers or login")
@@ -214,14 +220,16 @@ def _ca_file(f: Fields, base: Path) -> str | None:
     if path is None:
         return None
     full = Path(path) if Path(path).is_absolute() else base / path
-    if not full.is_file():
+    try:
+        found = full.is_file()
+    except (OSError, ValueError):  # name too long, NUL byte
+        found = False
+    if not found:
         raise f.error("ca_file", f"no such file: {path}")
     return str(full)
 
 
 def _http(f: Fields, common: dict[str, Any], d: Defaults, base: Path, secrets: set[str]) -> HttpCheck:
-    import json as jsonlib
-
     url = _url(f, "url", ("http", "https"))
     method = f.str("method", "GET").upper()
     if not re.fullmatch(r"[A-Z]{1,16}", method):
@@ -232,7 +240,7 @@ def _http(f: Fields, common: dict[str, Any], d: Defaults, base: Path, secrets: s
     if f.has("body"):
         body = f.str("body").encode()
     if f.has("json"):
-        body = jsonlib.dumps(f.get("json")).encode()
+        body = _json_text(f, "json", f.get("json")).encode()
     headers = _headers(f, "headers", secrets)
     if f.has("json") and not any(k.lower() == "content-type" for k, _ in headers):
         headers += (("Content-Type", "application/json"),)
@@ -248,7 +256,10 @@ def _http(f: Fields, common: dict[str, Any], d: Defaults, base: Path, secrets: s
         compiled = re.compile(regex) if regex else None
     except re.error as exc:
         raise e.error("body_regex", f"invalid regular expression: {exc}") from None
+    except (OverflowError, RecursionError):  # `a{4294967296}`, thousands of nested groups
+        raise e.error("body_regex", "invalid regular expression: too large") from None
     expect_json = e.mapping("json")
+    _json_text(e, "json", dict(expect_json))
     expect = HttpExpect(
         status=tuple(status),
         body_contains=e.opt_str("body_contains"),
@@ -269,6 +280,16 @@ def _http(f: Fields, common: dict[str, Any], d: Defaults, base: Path, secrets: s
     )
 
 
+def _json_text(f: Fields, key: str, value: Any) -> str:
+    """`value` as JSON text; YAML-only values (dates, binary, sets, NaN) are config errors."""
+    import json as jsonlib
+
+    try:
+        return jsonlib.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise f.error(key, f"must hold JSON values only: {exc}") from None
+
+
 def _secret_json(value: Any, secrets: set[str]) -> None:
     if isinstance(value, dict):
         for k, v in value.items():
@@ -287,6 +308,7 @@ def _websocket(f: Fields, common: dict[str, Any], d: Defaults, base: Path,
     if f.has("login"):
         lf = Fields(f.mapping("login"), f.file, f.where, "login.")
         login_json = lf.get("json", None)
+        _json_text(lf, "json", login_json)
         _secret_json(login_json, secrets)
         login = Login(
             url=_url(lf, "url", ("http", "https")),
@@ -314,6 +336,7 @@ def _websocket(f: Fields, common: dict[str, Any], d: Defaults, base: Path,
     send = f.get("send", None)
     if send is not None and not isinstance(send, (dict, str)):
         raise f.error("send", "must be a mapping (sent as JSON) or a string")
+    _json_text(f, "send", send)
     _secret_json(send, secrets)
     return WebSocketCheck(
         **common, url=url, headers=_headers(f, "headers", secrets), ca_file=_ca_file(f, base),

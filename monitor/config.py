@@ -107,10 +107,17 @@ def loads(text: str, name: str = "<config>", environ: Mapping[str, str] | None =
         raise ConfigError(name, "", "", f"invalid YAML{at}") from None
     except RecursionError:
         raise ConfigError(name, "", "", "invalid YAML: nested too deeply") from None
+    except (ValueError, ArithmeticError, LookupError, AttributeError, TypeError) as exc:
+        # PyYAML's scalar constructors let conversion errors escape: `!!int _`, `!!bool x`,
+        # `!!timestamp x`, `2024-02-30`, an integer of more than 4300 digits.
+        raise ConfigError(name, "", "", f"invalid YAML value: {str(exc)[:80]}") from None
     if raw is None:
         raw = {}
     secrets: set[str] = set()
-    raw = _interpolate(raw, name, "", "", environ, secrets)
+    try:
+        raw = _interpolate(raw, name, "", "", environ, secrets)
+    except RecursionError:  # an alias inside its own anchor (`a: &x [*x]`) is a cycle
+        raise ConfigError(name, "", "", "invalid YAML: recursive alias or nested too deeply") from None
     top = Fields(raw, name, "", "")
     location = top.str("location", "local")
     run_timeout_s = top.number("run_timeout_s", 50.0, lo=1, hi=3600)

@@ -68,6 +68,8 @@ class Fields:
             raise self.error(key, f"must be an integer, not {value!r}")
         if value != value:  # NaN
             raise self.error(key, "must be a number, not NaN")
+        if isinstance(value, int) and not -1e308 < value < 1e308:  # float() and :g would overflow
+            raise self.error(key, "is out of range")
         if lo is not None and value < lo:
             raise self.error(key, f"must be >= {lo:g}, not {value:g}")
         if hi is not None and value > hi:
