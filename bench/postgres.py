@@ -64,7 +64,8 @@ def run(probes: int, samples: int) -> dict[str, Any]:
             bad = [r.failure for r in results if not r.ok]
             if bad:
                 raise RuntimeError(f"postgres probe failed ({name}): {bad[0]}")
-            out["version"] = str(results[0].details.get("server_version", ""))
+            v = int(results[0].details.get("server_version", 0))
+            out["version"] = f"{v // 10000}.{v % 10000}"
             out["cells"][name] = {
                 "delay_ms": delay,
                 "query_ms": [r.phases_ms["query"] for r in results],
