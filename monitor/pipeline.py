@@ -12,7 +12,8 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+import weakref
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any, Protocol
 
 from monitor.config import Config
@@ -53,6 +54,7 @@ class Monitor:
         self._lock = threading.Lock()
         self._in_flight: set[str] = set()
         self.latest: dict[str, ProbeResult] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.last_report: RunReport | None = None
 
     def select(self, names: Iterable[str] | None) -> list[str]:
@@ -91,7 +93,7 @@ class Monitor:
         chosen, skipped = self._claim(selected, scheduled, now)
         try:
             checks = [self.config.check(n) for n in chosen]
-            results = asyncio.run(run_checks(checks, self.config.run_timeout_s, self.probes))
+            results = self._run_async(run_checks(checks, self.config.run_timeout_s, self.probes))
         finally:
             with self._lock:
                 self._in_flight.difference_update(chosen)
@@ -113,6 +115,25 @@ class Monitor:
                  sum(not r.ok for r in results), len(skipped),
                  extra={"run_id": report.run_id, "report": report.to_dict()})
         return report
+
+    def _run_async(self, coro: Coroutine[Any, Any, list[ProbeResult]]) -> list[ProbeResult]:
+        """Run on the monitor's own event loop, shared by every run and request thread, so that
+        connection machinery (libcurl's multi handle) is built once, not once per run."""
+        with self._lock:
+            if self._loop is None or self._loop.is_closed():
+                self._loop = asyncio.new_event_loop()
+                threading.Thread(target=self._loop.run_forever, name="synthmon-probes", daemon=True).start()
+                # A Monitor dropped without close() must not leave its loop thread behind.
+                weakref.finalize(self, self._loop.call_soon_threadsafe, self._loop.stop)
+            loop = self._loop
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+    def close(self) -> None:
+        """Stop the probe loop (idempotent); a later run starts a new one."""
+        with self._lock:
+            loop, self._loop = self._loop, None
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(loop.stop)
 
     def _scrub(self, r: ProbeResult) -> None:
         r.target = self.redactor.text(r.target)

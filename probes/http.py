@@ -12,7 +12,6 @@ import json
 import ssl
 import time
 import urllib.parse
-import weakref
 from typing import Any
 
 import certifi
@@ -39,7 +38,9 @@ _CURL_CLASS: dict[int, str] = {
     pycurl.E_PARTIAL_FILE: "assertion",
 }
 _SNIPPET_BYTES = 200
-_multis: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+# A plain dict, pruned of closed loops: an AsyncCurlMulti holds its loop, so a WeakKeyDictionary
+# entry would never die and every `asyncio.run` would leak a multi handle and its buffers.
+_multis: dict[asyncio.AbstractEventLoop, Any] = {}
 
 
 def _multi() -> Any:
@@ -47,6 +48,8 @@ def _multi() -> Any:
     loop = asyncio.get_running_loop()
     multi = _multis.get(loop)
     if multi is None:
+        for old in [lp for lp in _multis if lp.is_closed()]:
+            del _multis[old]
         multi = _multis[loop] = pycurl.AsyncCurlMulti()
     return multi
 
