@@ -50,7 +50,7 @@ async def run_checks(checks: Sequence[Check], run_timeout_s: float,
     if probes is None:
         from probes import registry
 
-        probes = registry()
+        probes = registry({c.type for c in checks})
     loop = asyncio.get_running_loop()
     deadline = loop.time() + run_timeout_s
     tasks = [asyncio.create_task(_one(c, probes[c.type], min(c.timeout_s + GRACE_S, run_timeout_s)),

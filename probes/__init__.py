@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import importlib
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from monitor.result import ProbeResult
 
 ProbeFn = Callable[[Any], Awaitable[ProbeResult]]
 
+# Probe type → the module exporting its `probe`. Modules are imported on first use, so an
+# HTTP-only run never pays for websockets or psycopg (cold start is part of the product).
+PROBES: dict[str, str] = {"http": "probes.http", "websocket": "probes.websocket", "postgres": "probes.postgres"}
 
-def registry() -> dict[str, ProbeFn]:
-    """Probe type → probe function. Imported on use so that a process pays only for what it runs."""
-    from probes import http as http_probe
-    from probes import postgres as postgres_probe
-    from probes import websocket as websocket_probe
 
-    return {"http": http_probe.probe, "websocket": websocket_probe.probe, "postgres": postgres_probe.probe}
+def registry(kinds: Iterable[str] | None = None) -> dict[str, ProbeFn]:
+    """Probe functions for the given types (all types when None)."""
+    wanted = PROBES if kinds is None else {k: PROBES[k] for k in kinds}
+    return {kind: importlib.import_module(module).probe for kind, module in wanted.items()}
