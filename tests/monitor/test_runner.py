@@ -73,3 +73,21 @@ def test_run_deadline_caps_everything() -> None:
         elapsed = time.monotonic() - start
     assert slow.failure is not None and slow.failure.cls == "timeout" and "run deadline" in slow.failure.message
     assert fast.ok and elapsed < 1.5
+
+
+def test_http_only_run_does_not_import_other_probe_libraries() -> None:
+    """An HTTP-only run imports neither websockets nor psycopg (cold start is paid per import)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.path.append('tests')\n"
+        "from servers import make_config, serving\n"
+        "from monitor.pipeline import Monitor\n"
+        "with serving() as s:\n"
+        "    cfg = make_config([{'name': 'a', 'type': 'http', 'url': s.url('/ok')}], sinks={'state': 'memory://'})\n"
+        "    ok = Monitor(cfg).run(publish=False).ok\n"
+        "print(ok, sorted(m for m in ('psycopg', 'websockets', 'google.cloud.monitoring_v3') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert proc.stdout.strip() == "True []"
