@@ -59,6 +59,7 @@ class _Run:
         self.end = self.deadline - min(0.25, check.timeout_s * 0.05)
         self.secrets: list[str] = []
         self.cert_days_left: float | None = None
+        self.verdict_at: float | None = None  # the close handshake after it is not the golden path's latency
 
     def now(self) -> float:
         return self.loop.time()
@@ -88,7 +89,7 @@ async def probe(check: WebSocketCheck) -> ProbeResult:
         if not budget.expired():
             raise
         _fail(run, "timeout", f"no result within {check.timeout_s:g} s")
-    result.latency_ms = (run.now() - run.start) * 1000
+    result.latency_ms = ((run.verdict_at or run.now()) - run.start) * 1000
     if run.cert_days_left is not None:
         result.details["cert_days_left"] = round(run.cert_days_left, 2)
         if run.cert_days_left < check.cert_min_days:
@@ -114,6 +115,7 @@ async def _golden_path(run: _Run) -> None:
         finally:
             _record_events(run)
     finally:
+        run.verdict_at = run.now()
         await _close(run, ws)
 
 
@@ -202,8 +204,14 @@ def _days_left(cert: Any) -> float | None:
 
 async def _recv(run: _Run, ws: ClientConnection, until: float) -> Frame | None:
     """The next frame, or None when `until` (loop time) passes first."""
+    until = min(until, run.end)
+    # recv() returns frames already received without suspending, so a flood (10,000 heartbeats/s)
+    # would never let a timeout fire nor other checks run: check the clock and yield once per frame.
+    if run.now() >= until:
+        return None
     try:
-        async with asyncio.timeout_at(min(until, run.end)):
+        async with asyncio.timeout_at(until):
+            await asyncio.sleep(0)
             data = await ws.recv()
     except TimeoutError:
         return None
@@ -217,7 +225,9 @@ def _closed(exc: ConnectionClosed) -> _Failed:
     reason = exc.rcvd.reason[:200] if exc.rcvd else ""
     details: dict[str, Any] = {"close_code": code, "close_reason": reason}
     if exc.rcvd is None and exc.sent is not None:
-        details["close_sent"] = exc.sent.code  # e.g. 1009: a frame over max_frame_bytes
+        details["close_sent"] = int(exc.sent.code)
+        if exc.sent.code == 1009:  # websockets refused a frame at its header, before reading it
+            return _Failed("ws_closed", "a frame was larger than max_frame_bytes: closed with 1009", **details)
     cls, what = _CLOSE_CLASS.get(code, ("ws_closed", "closed early"))
     suffix = f": {reason}" if reason else ""
     return _Failed(cls, f"WebSocket closed with {code} ({what}){suffix}", **details)
