@@ -16,6 +16,10 @@ SEVERITIES = ("critical", "warning", "info")
 # Header names and JSON keys whose values are secrets wherever they appear.
 SECRET_KEY = re.compile(r"authorization|cookie|token|secret|password|passwd|api[-_]?key|bypass|-key$",
                         re.IGNORECASE)
+# Query parameters that carry credentials in URLs: the above, plus `key` (Google API keys) and
+# signatures of signed URLs.
+SECRET_PARAM = re.compile(rf"{SECRET_KEY.pattern}|^(key|sig|signature|x-goog-signature|x-amz-signature)$",
+                          re.IGNORECASE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,7 +191,8 @@ def parse_check(raw: Any, i: int, file: str, d: Defaults, base: Path, secrets: s
     return check
 
 
-def _url(f: Fields, key: str, schemes: tuple[str, ...]) -> str:
+def _url(f: Fields, key: str, schemes: tuple[str, ...], secrets: set[str]) -> str:
+    """An absolute URL of one of `schemes`; credential query parameters are added to `secrets`."""
     url = f.str(key)
     try:
         parts = urllib.parse.urlsplit(url)
@@ -200,6 +205,11 @@ def _url(f: Fields, key: str, schemes: tuple[str, ...]) -> str:
         raise f.error(key, f"must be an absolute {' or '.join(schemes)} URL, not {url!r}")
     if parts.username or parts.password:
         raise f.error(key, "must not carry credentials; use headers or login")
+    for pair in parts.query.split("&"):
+        name, _, raw = pair.partition("=")
+        if raw and SECRET_PARAM.search(urllib.parse.unquote_plus(name)):
+            value = urllib.parse.unquote_plus(raw)  # as written, as decoded, as a client re-encodes it
+            secrets.update((raw, value, urllib.parse.quote(value, safe=""), urllib.parse.quote_plus(value)))
     return url
 
 
@@ -230,7 +240,7 @@ def _ca_file(f: Fields, base: Path) -> str | None:
 
 
 def _http(f: Fields, common: dict[str, Any], d: Defaults, base: Path, secrets: set[str]) -> HttpCheck:
-    url = _url(f, "url", ("http", "https"))
+    url = _url(f, "url", ("http", "https"), secrets)
     method = f.str("method", "GET").upper()
     if not re.fullmatch(r"[A-Z]{1,16}", method):
         raise f.error("method", f"invalid HTTP method {method!r}")
@@ -303,7 +313,7 @@ def _secret_json(value: Any, secrets: set[str]) -> None:
 
 def _websocket(f: Fields, common: dict[str, Any], d: Defaults, base: Path,
                secrets: set[str]) -> WebSocketCheck:
-    url = _url(f, "url", ("ws", "wss"))
+    url = _url(f, "url", ("ws", "wss"), secrets)
     login = None
     if f.has("login"):
         lf = Fields(f.mapping("login"), f.file, f.where, "login.")
@@ -311,7 +321,7 @@ def _websocket(f: Fields, common: dict[str, Any], d: Defaults, base: Path,
         _json_text(lf, "json", login_json)
         _secret_json(login_json, secrets)
         login = Login(
-            url=_url(lf, "url", ("http", "https")),
+            url=_url(lf, "url", ("http", "https"), secrets),
             method=lf.str("method", "POST").upper(),
             json=login_json,
             headers=_headers(lf, "headers", secrets),

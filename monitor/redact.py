@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from typing import Any
 
 MASK = "***"
+# Marks where `clip` cut a text: what precedes it may be the start of a secret.
+CUT = "\u2026"
 # postgresql://user:password@host and key=value DSNs (password=...).
 _URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)([^@\s]*)(@)", re.IGNORECASE)
 _KV_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
@@ -37,6 +39,12 @@ def dsn_target(dsn: str) -> str:
     return f"postgres://{kv.get('host', '').strip(chr(39))}:{kv.get('port', '5432')}/{kv.get('dbname', '')}"
 
 
+def clip(text: str, limit: int) -> str:
+    """`text` in at most `limit` characters, ending with CUT when cut, so that `Redactor.text` can
+    still mask a secret of which only the beginning is left (a server that echoes a header into its body)."""
+    return text if len(text) <= limit else text[:limit - 1] + CUT
+
+
 class Redactor:
     """Replaces every known secret value, and anything shaped like a credential, with `***`."""
 
@@ -48,9 +56,17 @@ class Redactor:
         for s in self.secrets:
             if s in value:
                 value = value.replace(s, MASK)
+        if CUT in value and self.secrets:
+            value = CUT.join(self._cut_tail(part) for part in value.split(CUT))
         value = _URL_PASSWORD.sub(lambda m: m.group(1) + MASK + m.group(3), value)
         value = _KV_PASSWORD.sub(lambda m: m.group(1) + MASK, value)
         return _BEARER.sub(lambda m: m.group(1) + MASK, value)
+
+    def _cut_tail(self, part: str) -> str:
+        """`part` with a trailing beginning of a secret (what a cut left of it) masked."""
+        longest = max((k for s in self.secrets for k in range(min(len(s), len(part)), 0, -1)
+                       if part.endswith(s[:k])), default=0)
+        return part[:-longest] + MASK if longest else part
 
     def scrub(self, obj: Any) -> Any:
         """A copy of a JSON-like object with every string redacted (keys too)."""

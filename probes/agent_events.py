@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from monitor.checks import Events
+from monitor.redact import clip
 
 # Keepalive and bookkeeping frames: never events, only counted.
 KEEPALIVE = frozenset({"ping", "pong", "heartbeat", "ack"})
@@ -56,7 +57,7 @@ def error_message(body: dict[str, Any]) -> str:
     for key in ("message", "error", "error_message", "reason", "detail"):
         value = body.get(key)
         if isinstance(value, str) and value:
-            return value[:300]
+            return clip(value, 300)
         if isinstance(value, dict):
             return error_message(value)
     return "no message"

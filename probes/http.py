@@ -19,6 +19,7 @@ import pycurl
 
 from monitor.checks import SECRET_KEY, HttpCheck
 from monitor.diagnosis import diagnose
+from monitor.redact import CUT, clip
 from monitor.result import ProbeResult
 
 # libcurl error codes (curl/curl.h) → failure class; see also classify_curl().
@@ -243,7 +244,9 @@ def _judge(check: HttpCheck, curl: pycurl.Curl, result: ProbeResult, body: _Body
     text = body.data.decode("utf-8", errors="replace")
     ok_status = status in expect.status if expect.status else 200 <= status < 300
     if not ok_status:
-        result.details["body_snippet"] = body.data[:_SNIPPET_BYTES].decode("utf-8", errors="replace")
+        # Marked when cut: the cut may leave the start of an echoed secret (monitor/redact.py).
+        data, cut = (body.data, "") if len(body.data) <= _SNIPPET_BYTES else (body.data[:_SNIPPET_BYTES - 1], CUT)
+        result.details["body_snippet"] = data.decode("utf-8", errors="replace") + cut
         cls = "unavailable" if status in (502, 503, 504) else "http_status"
         reason = _REASONS.get(status, "")
         return _fail(result, check, cls, f"HTTP {status} {reason}".strip())
@@ -284,7 +287,7 @@ def _json_mismatch(text: str, expected: tuple[tuple[str, Any], ...]) -> str | No
         if got is _MISSING:
             return f"JSON path {path} not found"
         if got != want:
-            return f"JSON path {path} is {json.dumps(got)[:80]}, expected {json.dumps(want)[:80]}"
+            return f"JSON path {path} is {clip(json.dumps(got), 80)}, expected {clip(json.dumps(want), 80)}"
     return None
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.checks import PostgresCheck
 from monitor.diagnosis import diagnose
-from monitor.redact import Redactor, dsn_password
+from monitor.redact import Redactor, clip, dsn_password
 from monitor.result import ProbeResult
 from probes import neterrors
 
@@ -288,4 +288,4 @@ def _classify_connect_error(message: str) -> tuple[str, str | None]:
 
 
 def _first_line(text: str) -> str:
-    return (text.strip().splitlines() or [""])[0][:300]
+    return clip((text.strip().splitlines() or [""])[0], 300)

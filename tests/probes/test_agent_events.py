@@ -103,7 +103,7 @@ def test_fail_on_wins_and_ends_the_wait() -> None:
 
 def test_error_message_fallback() -> None:
     assert error_message({}) == "no message"
-    assert error_message({"detail": "x" * 500}) == "x" * 300
+    assert error_message({"detail": "x" * 500}) == "x" * 299 + "\u2026"  # cut, and marked (monitor/redact.py)
 
 
 def test_tools_balanced() -> None:
