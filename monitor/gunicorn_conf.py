@@ -73,3 +73,11 @@ def _watch_shutdown(service: Any, grace_s: float) -> None:
     timer = threading.Timer(grace_s, report)
     timer.daemon = True
     timer.start()
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """Close the monitor's clients once the worker's runs are over: a Pub/Sub publisher left
+    running keeps retrying on its own threads. Undelivered alerts stay in the store's outbox."""
+    service = getattr(worker.wsgi, "extensions", {}).get("synthmon")
+    if service is not None:
+        service.monitor.close()

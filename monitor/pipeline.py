@@ -30,13 +30,14 @@ class Publisher(Protocol):
     def publish(self, report: RunReport, *, deadline: float) -> None:
         """Publish within `deadline` (a time.monotonic() value); never raises."""
 
-    def last_starts(self) -> dict[str, float]:
-        """Epoch seconds of each check's last scheduled start (for interval_s)."""
-
-    def mark_started(self, names: Iterable[str], at: float) -> None: ...
+    def claim(self, names: Iterable[str], now: float, intervals: Mapping[str, float]) -> list[str]:
+        """Atomically: the checks due at `now` (by their interval_s), marked started at `now`."""
 
     def alert_states(self) -> dict[str, dict[str, Any]]:
         """Per check: alert state for /status (state, since, consecutive failures...)."""
+
+    def close(self) -> None:
+        """Stop the clients behind the sinks and the store (at shutdown)."""
 
 
 class Monitor:
@@ -68,22 +69,30 @@ class Monitor:
         return [n for n in self.config.check_names if n in wanted]
 
     def _claim(self, names: list[str], scheduled: bool, now: float) -> tuple[list[str], list[dict[str, str]]]:
-        skipped: list[dict[str, str]] = []
-        chosen: list[str] = []
-        last = self.publisher.last_starts() if scheduled else {}
+        """The checks this run starts, and the others with their reason (in_progress, not_due).
+
+        In-flight first (in-process), then the store's atomic schedule claim for the rest, so two
+        overlapping runs, in this process or another instance, never start one check twice."""
         with self._lock:
-            for n in names:
-                check = self.config.check(n)
-                if n in self._in_flight:
-                    skipped.append({"name": n, "reason": "in_progress"})
-                elif scheduled and n in last and last[n] + check.interval_s > now + 0.5:
-                    skipped.append({"name": n, "reason": "not_due"})
-                else:
-                    chosen.append(n)
+            busy = {n for n in names if n in self._in_flight}
+            chosen = [n for n in names if n not in busy]
             self._in_flight.update(chosen)
+        not_due: set[str] = set()
         if scheduled and chosen:
-            self.publisher.mark_started(chosen, now)
-        return chosen, skipped
+            try:
+                due = set(self.publisher.claim(chosen, now, {n: self.config.check(n).interval_s for n in chosen}))
+            except BaseException:
+                self._release(chosen)
+                raise
+            not_due = set(chosen) - due
+            self._release(not_due)
+        skipped = [{"name": n, "reason": "in_progress" if n in busy else "not_due"}
+                   for n in names if n in busy or n in not_due]
+        return [n for n in chosen if n not in not_due], skipped
+
+    def _release(self, names: Iterable[str]) -> None:
+        with self._lock:
+            self._in_flight.difference_update(names)
 
     def run(self, names: Iterable[str] | None = None, *, scheduled: bool = False,
             publish: bool = True) -> RunReport:
@@ -95,8 +104,7 @@ class Monitor:
             checks = [self.config.check(n) for n in chosen]
             results = self._run_async(run_checks(checks, self.config.run_timeout_s, self.probes))
         finally:
-            with self._lock:
-                self._in_flight.difference_update(chosen)
+            self._release(chosen)
         for r in results:
             self._scrub(r)
         report = RunReport(
@@ -108,9 +116,7 @@ class Monitor:
             self.latest.update({r.name: r for r in results})
             self.last_report = report
         if publish:
-            # Sinks get what is left of the run deadline, and at least a few seconds.
-            budget = max(5.0, self.config.run_timeout_s - (time.monotonic() - started_mono))
-            self.publisher.publish(report, deadline=time.monotonic() + budget)
+            self.publisher.publish(report, deadline=self._publish_deadline(started_mono))
         log.info("run %s: %d checks, %d failed, %d skipped", report.run_id, len(results),
                  sum(not r.ok for r in results), len(skipped),
                  extra={"run_id": report.run_id, "report": report.to_dict()})
@@ -129,11 +135,19 @@ class Monitor:
         return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
     def close(self) -> None:
-        """Stop the probe loop (idempotent); a later run starts a new one."""
+        """Stop the probe loop and the publisher's clients (idempotent); a later run starts new ones.
+        Alerts not yet delivered stay in the store for the next run."""
         with self._lock:
             loop, self._loop = self._loop, None
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(loop.stop)
+        self.publisher.close()
+
+    def _publish_deadline(self, started_mono: float) -> float:
+        """Sinks get what is left of the run deadline; when the checks used all of it, a tenth more
+        (at most 5 s), so a run with every sink down still ends within 1.1 x run_timeout_s."""
+        timeout_s = self.config.run_timeout_s
+        return max(started_mono + timeout_s, time.monotonic() + min(5.0, timeout_s / 10))
 
     def _scrub(self, r: ProbeResult) -> None:
         r.target = self.redactor.text(r.target)

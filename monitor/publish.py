@@ -1,29 +1,33 @@
 """After a run: write metrics, advance each check's alert state, send the transitions, remember.
 
-Per check, one store transaction applies the state machine and claims the messages this run will
-send; the messages go to every alert sink; a second transaction drops what every sink took and
-releases the rest for the next run. So a failed publish is never lost and two overlapping runs never
-send one alert twice. Sinks are built from config here; Google clients are imported on first use.
+One store transaction applies the state machine to every check of the run and claims the messages
+this run will send (SQLite: one commit per run; Firestore: one transaction per check document); the
+messages go to every alert sink; a second transaction drops what every sink took and releases the
+rest for the next run. So a failed publish is never lost and two overlapping runs never send one
+alert twice. Metrics are written meanwhile, on their own thread, within the same deadline. Sinks are
+built from config here; Google clients are imported on first use.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from monitor import alerts
 from monitor.config import Config
-from monitor.result import ProbeResult, RunReport
+from monitor.result import RunReport
 from monitor.sinks.local import ResultsFile
 from monitor.state import StateStore, StoreError, open_store
 from monitor.state import last_starts as stored_starts
 
 log = logging.getLogger("synthmon.publish")
+T = TypeVar("T")
+STORE_RETRY_S = 15.0  # after a store error, store calls fail at once for this long
 
 
 class MetricSink(Protocol):
@@ -52,45 +56,53 @@ class Publisher:
         self.metric_sinks, self.alert_sinks = list(metric_sinks), list(alert_sinks)
         # A claim outlives any run that could still be sending it.
         self.lease_s = max(60.0, 2 * config.run_timeout_s)
+        self._store_failed_at: float | None = None
 
     def publish(self, report: RunReport, *, deadline: float) -> None:
-        """Metrics first (they never wait on alert state), then alert transitions. Never raises."""
-        for sink in self.metric_sinks:
-            sink.write(report, deadline=deadline)
+        """Metrics and alerts side by side, each within `deadline`: a metrics endpoint that is down
+        (retried until the deadline) must not starve the alerts, nor the reverse. Never raises."""
+        writer = None
+        if self.metric_sinks:
+            writer = threading.Thread(target=self._write_metrics, args=(report, deadline),
+                                      name="synthmon-metrics", daemon=True)
+            writer.start()
         try:
             claimed = self._advance(report)
             if claimed:
                 self._deliver(report.run_id, claimed, deadline)
         except StoreError as exc:
-            log.error("alert state store unavailable; alerts wait for the next run: %s", exc,
+            log.error("alert state store unavailable; alert decisions wait for the next run: %s", exc,
                       extra={"run_id": report.run_id})
+        if writer is not None:
+            writer.join(max(0.0, deadline - time.monotonic()) + 1.0)
+
+    def _write_metrics(self, report: RunReport, deadline: float) -> None:
+        for sink in self.metric_sinks:
+            sink.write(report, deadline=deadline)
 
     def _advance(self, report: RunReport) -> dict[str, list[dict[str, Any]]]:
-        """Apply each result to its check's state; the messages this run claimed, per check."""
+        """Apply each result to its check's state, in one store transaction; the messages this run
+        claimed, per check, as committed (a transaction body may run more than once)."""
         now = self.clock()
         now_dt = dt.datetime.fromtimestamp(now, dt.UTC)
         sinks = tuple(s.name for s in self.alert_sinks)
-        claimed: dict[str, list[dict[str, Any]]] = {}
-        results: dict[str, ProbeResult | None] = {r.name: r for r in report.results
-                                                  if r.name in self.config.check_names}
+        results = {r.name: r for r in report.results if r.name in self.config.check_names}
         # Checks not in this run may still hold messages a failed publish left behind.
-        for name, state in self.store.load_all().items():
-            if name not in results and state.outbox and name in self.config.check_names:
-                results[name] = None
-        for name, result in results.items():
+        left = [n for n, s in self._guarded(self.store.load_all).items()
+                if n not in results and s.outbox and n in self.config.check_names]
+
+        def apply(name: str, s: alerts.CheckState) -> alerts.CheckState:
             ctx = alerts.RunContext(report.run_id, report.location, now,
                                     any(w.covers(name, now_dt) for w in self.config.maintenance), sinks)
+            if name in results:
+                s = alerts.step(s, results[name], self.config.check(name), ctx)
+            alerts.claim(s, ctx.run_id, now, self.lease_s)
+            return s
 
-            self.store.transact(name, functools.partial(self._apply, result=result, ctx=ctx, claimed=claimed))
+        states = self._guarded(lambda: self.store.transact_many([*results, *left], apply))
+        claimed = {n: [dict(m, sinks=list(m["sinks"])) for m in s.outbox if m["claimed_by"] == report.run_id]
+                   for n, s in states.items()}
         return {k: v for k, v in claimed.items() if v}
-
-    def _apply(self, s: alerts.CheckState, *, result: ProbeResult | None, ctx: alerts.RunContext,
-               claimed: dict[str, list[dict[str, Any]]]) -> alerts.CheckState:
-        """One check's transaction body; may run again on contention, so it only returns and records."""
-        if result is not None:
-            s = alerts.step(s, result, self.config.check(s.check), ctx)
-        claimed[s.check] = alerts.claim(s, ctx.run_id, ctx.now, self.lease_s)
-        return s
 
     def _deliver(self, run_id: str, claimed: Mapping[str, list[dict[str, Any]]], deadline: float) -> None:
         delivered: dict[str, list[str]] = {}
@@ -98,13 +110,38 @@ class Publisher:
             todo = [m for msgs in claimed.values() for m in msgs if sink.name in m["sinks"]]
             for mid in sink.send(todo, deadline=deadline):
                 delivered.setdefault(mid, []).append(sink.name)
-        for name in claimed:
-            self.store.transact(name, lambda s: alerts.settle(s, run_id, delivered))
+        self._guarded(lambda: self.store.transact_many(
+            list(claimed), lambda _, s: alerts.settle(s, run_id, delivered)))
+
+    def _guarded(self, call: Callable[[], T]) -> T:
+        """`call()` on the store, unless it failed within STORE_RETRY_S: a store that is down costs a
+        run one timeout (Firestore: a few seconds), not one per store call."""
+        failed_at = self._store_failed_at
+        if failed_at is not None and 0 <= self.clock() - failed_at < STORE_RETRY_S:
+            raise StoreError(f"state store failed {self.clock() - failed_at:.0f} s ago; "
+                             f"tried again {STORE_RETRY_S:.0f} s after a failure")
+        try:
+            out = call()
+        except StoreError:
+            self._store_failed_at = self.clock()
+            raise
+        self._store_failed_at = None
+        return out
+
+    def claim(self, names: Iterable[str], now: float, intervals: Mapping[str, float]) -> list[str]:
+        """The checks due at `now`, marked started. A store that cannot say makes every check due:
+        better a run too many than none while the store is down."""
+        wanted = list(names)
+        try:
+            return self._guarded(lambda: self.store.claim(wanted, now, intervals))
+        except StoreError as exc:
+            log.error("schedule state unavailable; every check counts as due: %s", exc)
+            return wanted
 
     def last_starts(self) -> dict[str, float]:
         try:
             return stored_starts(self.store)
-        except StoreError as exc:  # every check is then due: better a run too many than none
+        except StoreError as exc:
             log.error("cannot read schedule state: %s", exc)
             return {}
 
@@ -121,6 +158,15 @@ class Publisher:
             log.error("cannot read alert state: %s", exc)
             return {}
         return {n: s.summary() for n, s in states.items() if n in self.config.check_names}
+
+    def close(self) -> None:
+        """Stop the sinks' clients (Pub/Sub's background batch threads, gRPC channels) and the store's.
+        Undelivered alerts stay in the store's outbox for the next process."""
+        for sink in [*self.metric_sinks, *self.alert_sinks]:
+            close = getattr(sink, "close", None)  # sinks passed in by callers may have none
+            if close is not None:
+                close()
+        self.store.close()
 
 
 def build_publisher(config: Config, *, clock: Callable[[], float] = time.time,

@@ -1,23 +1,30 @@
 """Where each check's alert state and last scheduled start survive between runs (Cloud Run keeps nothing).
 
-Every store offers the same atomic read-modify-write per check (`transact`), so that two overlapping
-runs cannot both fire or both resolve: SQLite (`BEGIN IMMEDIATE`), Firestore (one document per check,
-updated in a transaction) and an in-process dict for tests and dry runs.
+Every store offers the same atomic read-modify-write (`transact_many`) and schedule claim (`claim`),
+so that two overlapping runs cannot both fire, both resolve or both start a check: SQLite (one
+`BEGIN IMMEDIATE` transaction per call), Firestore (one document per check, each updated in a
+transaction) and an in-process dict for tests and dry runs. Any failure to read or write is a
+`StoreError`, raised within a few seconds: a store that is down must not hold a run past its deadline.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 from monitor.alerts import CheckState
 
 Update = Callable[[CheckState], CheckState]
+UpdateNamed = Callable[[str, CheckState], CheckState | None]  # None: leave the check as it is
+# Cloud Scheduler fires a little early or late; a check due within this margin counts as due.
+DUE_SLACK_S = 0.5
+STORE_TIMEOUT_S = 3.0  # one store call, retries included
 
 
 class StoreError(Exception):
@@ -28,13 +35,21 @@ class StateStore(Protocol):
     def transact(self, check: str, fn: Update) -> CheckState:
         """Atomically replace the check's state with `fn(state)`; `fn` may run more than once."""
 
+    def transact_many(self, names: Iterable[str], fn: UpdateNamed) -> dict[str, CheckState]:
+        """`transact` for several checks at once; the states written (`fn` returning None writes nothing)."""
+
     def load_all(self) -> dict[str, CheckState]: ...
 
     def mark_started(self, names: Iterable[str], at: float) -> None: ...
 
+    def claim(self, names: Iterable[str], now: float, intervals: Mapping[str, float]) -> list[str]:
+        """Atomically: the checks due at `now`, their last start moved to `now`."""
+
+    def close(self) -> None: ...
+
 
 def open_store(url: str, project_id: str | None = None) -> StateStore:
-    """The store named by a `sinks.state` URL (validated at config load)."""
+    """The store named by a `sinks.state` URL (validated at config load); nothing is opened yet."""
     if url == "memory://":
         return MemoryStore()
     if url.startswith("sqlite:///"):
@@ -49,93 +64,142 @@ def last_starts(store: StateStore) -> dict[str, float]:
     return {n: s.last_start for n, s in store.load_all().items() if s.last_start is not None}
 
 
+def is_due(s: CheckState, now: float, interval_s: float) -> bool:
+    return s.last_start is None or s.last_start + interval_s <= now + DUE_SLACK_S
+
+
+def _started(at: float) -> UpdateNamed:
+    return lambda _, s: _replace_start(s, at)
+
+
+def _claimer(now: float, intervals: Mapping[str, float]) -> UpdateNamed:
+    return lambda name, s: _replace_start(s, now) if is_due(s, now, intervals[name]) else None
+
+
+def _replace_start(s: CheckState, at: float) -> CheckState:
+    s.last_start = at
+    return s
+
+
 class MemoryStore:
     def __init__(self) -> None:
         self._data: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
     def transact(self, check: str, fn: Update) -> CheckState:
+        return self.transact_many([check], lambda _, s: fn(s))[check]
+
+    def transact_many(self, names: Iterable[str], fn: UpdateNamed) -> dict[str, CheckState]:
+        out = {}
         with self._lock:
-            new = fn(CheckState.from_dict(check, json.loads(json.dumps(self._data.get(check)))))
-            self._data[check] = new.to_dict()
-            return new
+            for name in names:
+                new = fn(name, CheckState.from_dict(name, json.loads(json.dumps(self._data.get(name)))))
+                if new is not None:
+                    self._data[name] = new.to_dict()
+                    out[name] = new
+        return out
 
     def load_all(self) -> dict[str, CheckState]:
         with self._lock:
             return {k: CheckState.from_dict(k, json.loads(json.dumps(v))) for k, v in self._data.items()}
 
     def mark_started(self, names: Iterable[str], at: float) -> None:
-        with self._lock:
-            for n in names:
-                self._data.setdefault(n, CheckState(n).to_dict())["last_start"] = at
+        self.transact_many(names, _started(at))
+
+    def claim(self, names: Iterable[str], now: float, intervals: Mapping[str, float]) -> list[str]:
+        return list(self.transact_many(names, _claimer(now, intervals)))
+
+    def close(self) -> None:
+        pass
 
 
 class SqliteStore:
-    """One row per check, the state as JSON. `sqlite:///rel/path.db` or `sqlite:////abs/path.db`."""
+    """One row per check, the state as JSON. `sqlite:///rel/path.db` or `sqlite:////abs/path.db`.
+
+    A file that cannot be created at startup (read-only disk, missing mount) does not keep the
+    service down: each store call tries again and fails with StoreError until it can.
+    """
 
     def __init__(self, path: str) -> None:
         self.path = path
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = self._connect()
-        try:
-            db.execute("CREATE TABLE IF NOT EXISTS check_state (name TEXT PRIMARY KEY, data TEXT NOT NULL)")
-        finally:
-            db.close()
+        self._ready = False
+        with contextlib.suppress(StoreError):
+            self.load_all()
 
     def _connect(self) -> sqlite3.Connection:
-        # A connection per call: Flask serves from several threads, and sqlite3 objects are per-thread.
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
+        # A connection per call (Flask serves from several threads, and sqlite3 objects are
+        # per-thread), but only a few calls per run: each commit costs an fsync.
+        if not self._ready and self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=5, isolation_level=None)
+        try:
+            if not self._ready:
+                db.execute("PRAGMA journal_mode=WAL")  # persistent: set once per file
+                db.execute("CREATE TABLE IF NOT EXISTS check_state (name TEXT PRIMARY KEY, data TEXT NOT NULL)")
+                self._ready = True
+            db.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable on checkpoint, never corrupt
+        except BaseException:
+            db.close()
+            raise
         return db
 
-    def _update(self, names: Iterable[str], fn: Callable[[str, CheckState], CheckState]) -> list[CheckState]:
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
         try:
-            return self._update_once(names, fn)
+            yield
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"{self.path}: {exc}") from exc
 
-    def _update_once(self, names: Iterable[str], fn: Callable[[str, CheckState], CheckState]) -> list[CheckState]:
-        db = self._connect()
+    def transact(self, check: str, fn: Update) -> CheckState:
+        return self.transact_many([check], lambda _, s: fn(s))[check]
+
+    def transact_many(self, names: Iterable[str], fn: UpdateNamed) -> dict[str, CheckState]:
+        """One transaction for all `names`, so a run costs one commit, not one per check."""
+        with self._errors():
+            db = self._connect()
+            try:
+                return self._update(db, list(names), fn)
+            finally:
+                db.close()
+
+    @staticmethod
+    def _update(db: sqlite3.Connection, names: list[str], fn: UpdateNamed) -> dict[str, CheckState]:
+        db.execute("BEGIN IMMEDIATE")  # the write lock first: no other run reads stale state
         try:
-            db.execute("BEGIN IMMEDIATE")  # the write lock first: no other run reads stale state
-            out = []
+            out = {}
             for name in names:
                 row = db.execute("SELECT data FROM check_state WHERE name = ?", (name,)).fetchone()
                 new = fn(name, CheckState.from_dict(name, json.loads(row[0]) if row else None))
+                if new is None:
+                    continue
                 db.execute("INSERT INTO check_state (name, data) VALUES (?, ?) "
                            "ON CONFLICT(name) DO UPDATE SET data = excluded.data",
                            (name, json.dumps(new.to_dict(), separators=(",", ":"))))
-                out.append(new)
+                out[name] = new
             db.execute("COMMIT")
             return out
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
-        finally:
-            db.close()
-
-    def transact(self, check: str, fn: Update) -> CheckState:
-        return self._update([check], lambda _, s: fn(s))[0]
 
     def load_all(self) -> dict[str, CheckState]:
-        try:
+        with self._errors():
             db = self._connect()
             try:
                 rows = db.execute("SELECT name, data FROM check_state").fetchall()
             finally:
                 db.close()
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"{self.path}: {exc}") from exc
         return {name: CheckState.from_dict(name, json.loads(data)) for name, data in rows}
 
     def mark_started(self, names: Iterable[str], at: float) -> None:
-        def start(_: str, s: CheckState) -> CheckState:
-            s.last_start = at
-            return s
+        self.transact_many(names, _started(at))
 
-        self._update(list(names), start)
+    def claim(self, names: Iterable[str], now: float, intervals: Mapping[str, float]) -> list[str]:
+        return list(self.transact_many(names, _claimer(now, intervals)))
+
+    def close(self) -> None:
+        pass
 
 
 class FirestoreStore:
@@ -145,8 +209,10 @@ class FirestoreStore:
     FIRESTORE_EMULATOR_HOST.
     """
 
-    def __init__(self, project_id: str | None, database: str, collection: str) -> None:
+    def __init__(self, project_id: str | None, database: str, collection: str,
+                 timeout_s: float = STORE_TIMEOUT_S) -> None:
         self.project_id, self.database, self.collection = project_id, database, collection
+        self.timeout_s = timeout_s
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -155,24 +221,36 @@ class FirestoreStore:
             if self._client is None:
                 from google.cloud import firestore
 
-                self._client = firestore.Client(project=self.project_id, database=self.database)
+                client = firestore.Client(project=self.project_id, database=self.database)
+                _bound_calls(client, self.timeout_s)
+                self._client = client
             return self._client.collection(self.collection)
 
     def transact(self, check: str, fn: Update) -> CheckState:
         with _firestore_errors():
             return self._transact(check, fn)
 
-    def _transact(self, check: str, fn: Update) -> CheckState:
+    def transact_many(self, names: Iterable[str], fn: UpdateNamed) -> dict[str, CheckState]:
+        """One transaction per check (each a document): contention on one check retries only it."""
+        out = {}
+        with _firestore_errors():
+            for name in names:
+                new = self._transact(name, functools.partial(fn, name))
+                if new is not None:
+                    out[name] = new
+        return out
+
+    def _transact(self, check: str, fn: Callable[[CheckState], CheckState | None]) -> Any:
         from google.cloud import firestore
 
-        coll = self._coll()
-        ref = coll.document(check)
+        ref = self._coll().document(check)
 
         @firestore.transactional
-        def apply(txn: Any) -> CheckState:
+        def apply(txn: Any) -> CheckState | None:
             snap = ref.get(transaction=txn)
             new = fn(CheckState.from_dict(check, snap.to_dict() if snap.exists else None))
-            txn.set(ref, new.to_dict())
+            if new is not None:
+                txn.set(ref, new.to_dict())
             return new
 
         return apply(self._client.transaction(max_attempts=10))
@@ -189,6 +267,50 @@ class FirestoreStore:
                 batch.set(coll.document(n), {"check": n, "last_start": at}, merge=True)
             batch.commit()
 
+    def claim(self, names: Iterable[str], now: float, intervals: Mapping[str, float]) -> list[str]:
+        """One transaction over the checks' documents: two runs cannot both start a check."""
+        from google.cloud import firestore
+
+        wanted = list(names)
+        if not wanted:
+            return []
+        with _firestore_errors():
+            coll = self._coll()
+
+            @firestore.transactional
+            def apply(txn: Any) -> list[str]:
+                snaps = {s.id: s for s in txn.get_all([coll.document(n) for n in wanted])}
+                due = [n for n in wanted if is_due(CheckState.from_dict(
+                    n, snaps[n].to_dict() if n in snaps and snaps[n].exists else None), now, intervals[n])]
+                for n in due:
+                    txn.set(coll.document(n), {"check": n, "last_start": now}, merge=True)
+                return due
+
+            return apply(self._client.transaction(max_attempts=10))  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:  # firestore.Client has no close(); its channel does
+            client._firestore_api.transport.close()
+
+
+def _bound_calls(client: Any, timeout_s: float) -> None:
+    """Make every RPC of `client` give up within `timeout_s`, retries included.
+
+    The generated defaults retry UNAVAILABLE for 60 s (300 s for queries), and the transaction calls
+    take no retry argument: a store that refuses connections held a run for five minutes.
+    """
+    from google.api_core import gapic_v1, retry
+    from google.cloud.firestore_v1.services.firestore.transports.base import DEFAULT_CLIENT_INFO
+
+    policy = retry.Retry(initial=0.1, maximum=1.0, multiplier=2.0, timeout=timeout_s,
+                         predicate=retry.if_transient_error)
+    transport = client._firestore_api._transport
+    for method in list(transport._wrapped_methods):
+        transport._wrapped_methods[method] = gapic_v1.method.wrap_method(
+            method, default_retry=policy, default_timeout=timeout_s, client_info=DEFAULT_CLIENT_INFO)
+
 
 @contextlib.contextmanager
 def _firestore_errors() -> Iterator[None]:
@@ -197,5 +319,7 @@ def _firestore_errors() -> Iterator[None]:
 
     try:
         yield
-    except (GoogleAPIError, GoogleAuthError) as exc:
+    # ValueError: a transaction whose BeginTransaction failed then fails its own rollback with
+    # "The transaction has no transaction ID" (google-cloud-firestore 2.x) instead of the API error.
+    except (GoogleAPIError, GoogleAuthError, ValueError) as exc:
         raise StoreError(f"firestore: {exc}") from exc

@@ -42,6 +42,13 @@ class CloudMonitoringSink:
                 self._client = _make_client(self.emulator_host)
             return self._client
 
+    def close(self) -> None:
+        """Close the client's channel; a later write builds a new client."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.transport.close()
+
     def write(self, report: RunReport, *, deadline: float) -> bool:
         """Write the report's series; True when every batch was accepted."""
         from google.api_core import exceptions

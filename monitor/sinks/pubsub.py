@@ -38,6 +38,16 @@ class PubSubSink:
                     publisher_options=pubsub_v1.types.PublisherOptions(enable_message_ordering=True))
             return self._client
 
+    def close(self) -> None:
+        """Stop the client: its batch threads and its channel. A publish still retrying in the
+        background then fails at once (its message stays in the outbox); a later send builds a new
+        client."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.stop()
+            client.transport.close()
+
     def send(self, messages: Sequence[dict[str, Any]], *, deadline: float) -> list[str]:
         """Publish each outbox message; the ids Pub/Sub acknowledged before `deadline`."""
         if not messages:
