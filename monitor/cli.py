@@ -81,7 +81,10 @@ def _probe(args: argparse.Namespace) -> int:
         print(f"synthmon: {cfg.path}: --only: unknown check {exc.args[0]!r} "
               f"(configured: {', '.join(cfg.check_names)})", file=sys.stderr)
         return EXIT_USAGE
-    report = monitor.run(names, publish=not args.no_publish)
+    try:
+        report = monitor.run(names, publish=not args.no_publish)
+    finally:
+        monitor.close()
     if args.format == "json":
         print(json.dumps(report.to_dict()))
     else:

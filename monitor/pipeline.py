@@ -56,6 +56,7 @@ class Monitor:
         self._in_flight: set[str] = set()
         self.latest: dict[str, ProbeResult] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
         self.last_report: RunReport | None = None
 
     def select(self, names: Iterable[str] | None) -> list[str]:
@@ -128,9 +129,11 @@ class Monitor:
         with self._lock:
             if self._loop is None or self._loop.is_closed():
                 self._loop = asyncio.new_event_loop()
-                threading.Thread(target=self._loop.run_forever, name="synthmon-probes", daemon=True).start()
+                self._loop_thread = threading.Thread(target=_serve_loop, args=(self._loop,),
+                                                     name="synthmon-probes", daemon=True)
+                self._loop_thread.start()
                 # A Monitor dropped without close() must not leave its loop thread behind.
-                weakref.finalize(self, self._loop.call_soon_threadsafe, self._loop.stop)
+                weakref.finalize(self, _stop_loop, self._loop)
             loop = self._loop
         return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
@@ -138,9 +141,11 @@ class Monitor:
         """Stop the probe loop and the publisher's clients (idempotent); a later run starts new ones.
         Alerts not yet delivered stay in the store for the next run."""
         with self._lock:
-            loop, self._loop = self._loop, None
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(loop.stop)
+            loop, thread, self._loop = self._loop, self._loop_thread, None
+        if loop is not None:
+            _stop_loop(loop)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
         self.publisher.close()
 
     def _publish_deadline(self, started_mono: float) -> float:
@@ -158,6 +163,28 @@ class Monitor:
             r.failure = Failure(r.failure.cls, self.redactor.text(r.failure.message))
         if r.diagnosis:
             r.diagnosis = self.redactor.text(r.diagnosis)
+
+
+def _stop_loop(loop: asyncio.AbstractEventLoop) -> None:
+    try:
+        loop.call_soon_threadsafe(loop.stop)
+    except RuntimeError:  # already closed
+        pass
+
+
+def _serve_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Run `loop` until stopped, then close it (no unclosed-loop warnings at exit)."""
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_forever()
+    finally:
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
 
 
 def _iso(ts: float) -> str:
