@@ -70,7 +70,7 @@ def test_heartbeat_flood_without_events_is_timeout_and_starves_nothing(port: int
         (ws, api), lag_s = asyncio.run(_with_lag_monitor(run_checks(config.checks, 10, probes)))
         elapsed = time.monotonic() - started
     assert failed(ws, "timeout") == f"no agent event within {FIRST_EVENT_S:g} s"
-    assert ws.details["ignored"]["heartbeat"] > 1000 * FIRST_EVENT_S
+    assert ws.details["ignored"]["heartbeat"] > 3000 * FIRST_EVENT_S
     assert ws.details["missing"] == ["agent_started", "agent_completed"]
     assert FIRST_EVENT_S <= ws.latency_ms / 1000 < FIRST_EVENT_S + SLACK_S
     assert api.ok, api.to_dict()
@@ -114,7 +114,7 @@ def test_heartbeat_flood_after_first_event_is_event_missing_at_deadline(port: in
     result, elapsed = run(port, "heartbeats-after-start")
     assert "agent_completed not received" in failed(result, "ws_event_missing")
     assert result.details["missing"] == ["agent_completed"]
-    assert result.details["ignored"]["heartbeat"] > 1000 * TIMEOUT_S
+    assert result.details["ignored"]["heartbeat"] > 3000 * TIMEOUT_S
     assert TIMEOUT_S - 0.3 < elapsed < TIMEOUT_S + SLACK_S
 
 
