@@ -1,7 +1,7 @@
 """Publish alert transitions to a Pub/Sub topic: the JSON message of DESIGN.md, attributes for filtering.
 
 Success is Pub/Sub acknowledging the message within the run deadline. Transient errors are retried
-by the client with backoff bounded by the deadline; a message not acknowledged stays in the check's
+with backoff bounded by the deadline; a message not acknowledged stays in the check's
 outbox and the next run sends it again (at least once; consumers dedupe on `dedup_key` + `time`).
 Ordering key = check name, so a check's resolved never overtakes its firing. PUBSUB_EMULATOR_HOST
 is honoured by the client library.
@@ -9,6 +9,7 @@ is honoured by the client library.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import logging
 import threading
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 log = logging.getLogger("synthmon.sinks.pubsub")
+CLOSE_WAIT_S = 2.0
 
 
 class PubSubSink:
@@ -26,6 +28,7 @@ class PubSubSink:
         self.topic_path = topic if topic.startswith("projects/") else f"projects/{project_id}/topics/{topic}"
         self._client = client
         self._lock = threading.Lock()
+        self._unfinished: list[Any] = []  # futures the last send stopped waiting for
 
     @property
     def client(self) -> Any:
@@ -39,45 +42,59 @@ class PubSubSink:
             return self._client
 
     def close(self) -> None:
-        """Stop the client: its batch threads and its channel. A publish still retrying in the
-        background then fails at once (its message stays in the outbox); a later send builds a new
-        client."""
+        """Stop the client: its batch threads and its channel; a later send builds a new client.
+
+        A publish the last send stopped waiting for gets a moment to end first (each attempt is
+        bounded by the run deadline): on a closed channel it would die on its thread unhandled."""
         with self._lock:
             client, self._client = self._client, None
         if client is not None:
             client.stop()
+            concurrent.futures.wait(self._unfinished, timeout=CLOSE_WAIT_S)
+            self._unfinished = []
             client.transport.close()
 
     def send(self, messages: Sequence[dict[str, Any]], *, deadline: float) -> list[str]:
-        """Publish each outbox message; the ids Pub/Sub acknowledged before `deadline`."""
-        if not messages:
-            return []
-        from google.api_core import exceptions, retry
+        """Publish each outbox message; the ids Pub/Sub acknowledged before `deadline`.
 
-        remaining = max(0.1, deadline - time.monotonic())
-        policy = retry.Retry(
-            initial=0.1, maximum=2.0, multiplier=2.0, timeout=remaining,
-            predicate=retry.if_exception_type(exceptions.ServiceUnavailable, exceptions.DeadlineExceeded,
-                                              exceptions.Aborted, exceptions.InternalServerError,
-                                              exceptions.ResourceExhausted, exceptions.Unknown))
-        futures = [(m, self._publish(m, policy, remaining)) for m in messages]
-        delivered = []
-        for m, fut in futures:
-            if fut is not None and self._wait(m, fut, deadline):
-                delivered.append(m["id"])
+        Retries are ours, not the client's: with message ordering enabled, google-cloud-pubsub
+        replaces any retry deadline with 2**32 s, so a publish to an unreachable endpoint went on
+        retrying on a background thread for the life of the process."""
+        delivered: list[str] = []
+        pending, pause = list(messages), 0.1
+        while pending:
+            futures = [(m, self._publish(m, deadline)) for m in pending]
+            pending = []
+            for m, fut in futures:
+                outcome = self._wait(m, fut, deadline) if fut is not None else "failed"
+                if outcome == "ok":
+                    delivered.append(m["id"])
+                elif outcome == "transient":
+                    pending.append(m)
+            self._unfinished = [f for _, f in futures if f is not None and not f.done()]
+            if not pending:
+                break
+            if time.monotonic() + pause >= deadline:
+                for m in pending:
+                    self._failed(m, TimeoutError("transient errors until the run deadline"))
+                break
+            time.sleep(pause)
+            pause = min(2.0, pause * 2)
         return delivered
 
-    def _publish(self, m: dict[str, Any], policy: Any, remaining: float) -> Any:
+    def _publish(self, m: dict[str, Any], deadline: float) -> Any:
+        """One attempt (retry=None); the future, or None when the client refused the message."""
         from google.cloud.pubsub_v1.publisher.exceptions import PublishToPausedOrderingKeyException
 
         body = m["body"]
         attrs = {"check": body["check"], "state": body["state"], "severity": body["severity"],
                  "transition": body.get("transition", body["state"])}
         data = json.dumps(body, separators=(",", ":")).encode()
+        timeout = min(max(0.1, deadline - time.monotonic()), 30.0)
         for attempt in range(2):
             try:
                 return self.client.publish(self.topic_path, data, ordering_key=body["check"],
-                                           retry=policy, timeout=min(remaining, 30.0), **attrs)
+                                           retry=None, timeout=timeout, **attrs)
             except PublishToPausedOrderingKeyException as exc:
                 # An earlier run's publish failed after that run stopped waiting for it.
                 self._resume(body["check"])
@@ -88,13 +105,18 @@ class PubSubSink:
                 return None
         return None
 
-    def _wait(self, m: dict[str, Any], fut: Any, deadline: float) -> bool:
+    def _wait(self, m: dict[str, Any], fut: Any, deadline: float) -> str:
+        """"ok", "transient" (worth another attempt before the deadline) or "failed"."""
         try:
             fut.result(timeout=max(0.0, deadline - time.monotonic()))
-            return True
+            return "ok"
+        except _transient() as exc:
+            self._resume(m["body"]["check"])  # the failure paused the check's ordering key
+            log.info("alert for %s: %s, retrying", m["body"]["check"], exc.__class__.__name__)
+            return "transient"
         except _errors() as exc:
             self._failed(m, exc)
-            return False
+            return "failed"
 
     def _failed(self, m: dict[str, Any], exc: BaseException) -> None:
         body = m["body"]
@@ -108,6 +130,13 @@ class PubSubSink:
             self.client.resume_publish(self.topic_path, key)
         except RuntimeError:
             pass  # not paused: the publish is still in flight (we stopped waiting at the deadline)
+
+
+def _transient() -> tuple[type[BaseException], ...]:
+    from google.api_core import exceptions
+
+    return (exceptions.ServiceUnavailable, exceptions.DeadlineExceeded, exceptions.Aborted,
+            exceptions.InternalServerError, exceptions.ResourceExhausted, exceptions.Unknown)
 
 
 def _errors() -> tuple[type[BaseException], ...]:
