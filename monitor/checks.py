@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -404,4 +405,4 @@ def _postgres(f: Fields, common: dict[str, Any], d: Defaults, base: Path,
     )
 
 
-_PARSERS = {"http": _http, "websocket": _websocket, "postgres": _postgres}
+_PARSERS: dict[str, Callable[..., Check]] = {"http": _http, "websocket": _websocket, "postgres": _postgres}

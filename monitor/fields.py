@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
@@ -13,7 +14,7 @@ _MISSING = object()
 class Fields:
     """Reads keys from `raw` and remembers them, so that `done()` can reject the rest."""
 
-    def __init__(self, raw: Any, file: str, where: str, prefix: str) -> None:
+    def __init__(self, raw: Any, file: builtins.str, where: builtins.str, prefix: builtins.str) -> None:
         from monitor.config import ConfigError
 
         self._error = ConfigError
@@ -28,13 +29,13 @@ class Fields:
         self.raw: Mapping[str, Any] = raw
         self.used: set[str] = set()
 
-    def error(self, key: str, problem: str) -> Exception:
+    def error(self, key: builtins.str, problem: builtins.str) -> Exception:
         return self._error(self.file, self.where, self.prefix + key, problem)
 
-    def has(self, key: str) -> bool:
+    def has(self, key: builtins.str) -> builtins.bool:
         return key in self.raw
 
-    def get(self, key: str, default: Any = _MISSING) -> Any:
+    def get(self, key: builtins.str, default: Any = _MISSING) -> Any:
         self.used.add(key)
         if key not in self.raw or self.raw[key] is None:
             if default is _MISSING:
@@ -42,7 +43,7 @@ class Fields:
             return default
         return self.raw[key]
 
-    def str(self, key: str, default: Any = _MISSING, *, choices: Sequence[str] | None = None) -> Any:
+    def str(self, key: builtins.str, default: Any = _MISSING, *, choices: Sequence[builtins.str] | None = None) -> Any:
         value = self.get(key, default)
         if value is default and default is not _MISSING:
             return value
@@ -53,12 +54,12 @@ class Fields:
             raise self.error(key, f"must be one of {', '.join(choices)}, not {value!r}")
         return value
 
-    def opt_str(self, key: str, **kw: Any) -> str | None:
+    def opt_str(self, key: builtins.str, **kw: Any) -> builtins.str | None:
         value = self.str(key, None, **kw)
         return value if value else None
 
-    def number(self, key: str, default: Any = _MISSING, *, lo: float | None = None,
-               hi: float | None = None, integer: bool = False) -> Any:
+    def number(self, key: builtins.str, default: Any = _MISSING, *, lo: float | None = None,
+               hi: float | None = None, integer: builtins.bool = False) -> Any:
         value = self.get(key, default)
         if value is default and default is not _MISSING:
             return value
@@ -76,26 +77,26 @@ class Fields:
             raise self.error(key, f"must be <= {hi:g}, not {value:g}")
         return int(value) if integer else float(value)
 
-    def bool(self, key: str, default: Any = _MISSING) -> Any:
+    def bool(self, key: builtins.str, default: Any = _MISSING) -> Any:
         value = self.get(key, default)
         if not isinstance(value, bool):
             raise self.error(key, f"must be true or false, not {_kind(value)}")
         return value
 
-    def mapping(self, key: str) -> Mapping[str, Any]:
+    def mapping(self, key: builtins.str) -> Mapping[builtins.str, Any]:
         value = self.get(key, {})
         if not isinstance(value, Mapping):
             raise self.error(key, f"must be a mapping, not {_kind(value)}")
         return value
 
-    def list(self, key: str, default: Any = _MISSING) -> list[Any]:
+    def list(self, key: builtins.str, default: Any = _MISSING) -> builtins.list[Any]:
         value = self.get(key, default)
         if not isinstance(value, list):
             raise self.error(key, f"must be a list, not {_kind(value)}")
         return value
 
-    def str_list(self, key: str, default: Any = _MISSING, *, choices: Sequence[str] | None = None,
-                 pattern: re.Pattern[str] | None = None) -> list[str]:
+    def str_list(self, key: builtins.str, default: Any = _MISSING, *, choices: Sequence[builtins.str] | None = None,
+                 pattern: re.Pattern[builtins.str] | None = None) -> builtins.list[builtins.str]:
         value = self.get(key, default)
         if isinstance(value, str):
             value = [value]
@@ -110,7 +111,7 @@ class Fields:
                 raise self.error(key, f'unknown event name "{item}"')
         return list(value)
 
-    def str_map(self, key: str) -> dict[str, str]:
+    def str_map(self, key: builtins.str) -> builtins.dict[builtins.str, builtins.str]:
         value = self.mapping(key)
         out: dict[str, str] = {}
         for k, v in value.items():
@@ -119,7 +120,7 @@ class Fields:
             out[k] = str(v)
         return out
 
-    def timestamp(self, key: str) -> dt.datetime:
+    def timestamp(self, key: builtins.str) -> dt.datetime:
         value = self.get(key)
         if isinstance(value, dt.datetime):
             ts = value
