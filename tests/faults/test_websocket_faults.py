@@ -20,7 +20,7 @@ from probes.agent_events import parse_frame
 
 TIMEOUT_S = 2.0
 FIRST_EVENT_S = 1.0
-SLACK_S = 0.5  # the probe's own deadline handling; the runner's hard stop would be at +1 s
+SLACK_S = 0.5  # the probe's own deadline handling plus a loaded CI machine; the runner's hard stop is at +1 s
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +74,8 @@ def test_heartbeat_flood_without_events_is_timeout_and_starves_nothing(port: int
     assert ws.details["missing"] == ["agent_started", "agent_completed"]
     assert FIRST_EVENT_S <= ws.latency_ms / 1000 < FIRST_EVENT_S + SLACK_S
     assert api.ok, api.to_dict()
-    assert api.latency_ms is not None and api.latency_ms < 500 + 150
-    assert lag_s < 0.15
+    assert api.latency_ms is not None and api.latency_ms < 500 + 400
+    assert lag_s < 0.3
     assert elapsed < FIRST_EVENT_S + SLACK_S
 
 
@@ -105,8 +105,8 @@ def test_unpaced_heartbeat_flood_keeps_the_loop_responsive(port: int, monkeypatc
     failed(result, "timeout")
     assert result.details["ignored"]["heartbeat"] == frames - 1 > 10_000 * FIRST_EVENT_S  # + the hello
     assert most_per_turn <= 2
-    assert result.latency_ms is not None and FIRST_EVENT_S * 1000 <= result.latency_ms < (FIRST_EVENT_S + 0.1) * 1000
-    assert elapsed < TIMEOUT_S + 0.05  # the close echo queues behind the flood: dropped at the deadline
+    assert result.latency_ms is not None and FIRST_EVENT_S * 1000 <= result.latency_ms < (FIRST_EVENT_S + SLACK_S) * 1000
+    assert elapsed < TIMEOUT_S + SLACK_S  # the close echo queues behind the flood: dropped at the deadline
 
 
 def test_heartbeat_flood_after_first_event_is_event_missing_at_deadline(port: int) -> None:
@@ -150,4 +150,4 @@ def test_close_never_answered_near_the_deadline_is_dropped(port: int) -> None:
         "terminal": ["final_report"], "first_event_timeout_s": FIRST_EVENT_S})
     assert result.details["missing"] == ["final_report"]
     failed(result, "ws_event_missing")
-    assert TIMEOUT_S - 0.3 < elapsed < TIMEOUT_S + 0.05
+    assert TIMEOUT_S - 0.3 < elapsed < TIMEOUT_S + SLACK_S
