@@ -32,6 +32,7 @@ checkov: .venv-checkov/bin/checkov
 
 lint: install
 	$(PY) -m ruff check monitor probes tests bench
+	$(PY) -m mypy
 
 test: install postgres checkov lint
 	$(PY) -m pytest -q

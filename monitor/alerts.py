@@ -22,11 +22,16 @@ OK, FIRING = "ok", "firing"
 class Rule(Protocol):
     """The alert settings of a check (every configured check has them)."""
 
-    name: str
-    failure_threshold: int
-    success_threshold: int
-    renotify_s: float
-    severity: str
+    @property
+    def name(self) -> str: ...
+    @property
+    def failure_threshold(self) -> int: ...
+    @property
+    def success_threshold(self) -> int: ...
+    @property
+    def renotify_s(self) -> float: ...
+    @property
+    def severity(self) -> str: ...
 
 
 @dataclasses.dataclass

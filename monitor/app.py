@@ -132,7 +132,7 @@ def _probe_request(valid: tuple[str, ...]) -> tuple[list[str] | None, bool]:
 
 
 def _service() -> Service:
-    return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]
+    return current_app.extensions[EXTENSION]
 
 
 def _guard() -> Any:

@@ -22,7 +22,7 @@ log = logging.getLogger("synthmon.serve")
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "examples" / "demo.yaml"
 
 
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
+class _Gunicorn(BaseApplication):
     """gunicorn with monitor/gunicorn_conf.py's settings, loading the app in the worker."""
 
     def __init__(self, load_app: Callable[[], Any], overrides: dict[str, Any]) -> None:

@@ -286,7 +286,7 @@ class FirestoreStore:
                     txn.set(coll.document(n), {"check": n, "last_start": now}, merge=True)
                 return due
 
-            return apply(self._client.transaction(max_attempts=10))  # type: ignore[no-any-return]
+            return apply(self._client.transaction(max_attempts=10))
 
     def close(self) -> None:
         with self._lock:

@@ -34,7 +34,7 @@ class PubSubSink:
     def client(self) -> Any:
         with self._lock:
             if self._client is None:
-                from google.cloud import pubsub_v1
+                from google.cloud import pubsub_v1  # type: ignore[attr-defined]  # re-exported lazily
 
                 self._client = pubsub_v1.PublisherClient(
                     batch_settings=pubsub_v1.types.BatchSettings(max_latency=0.005),
