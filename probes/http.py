@@ -22,8 +22,8 @@ from monitor.diagnosis import diagnose
 from monitor.redact import CUT, clip
 from monitor.result import ProbeResult
 
-# libcurl error codes (curl/curl.h) → failure class; see also classify_curl().
-_CURL_CLASS: dict[int, str] = {
+# libcurl error codes (curl/curl.h) → failure class (also used by the WebSocket probe's login).
+CURL_CLASS: dict[int, str] = {
     pycurl.E_COULDNT_RESOLVE_HOST: "dns",
     pycurl.E_COULDNT_RESOLVE_PROXY: "dns",
     pycurl.E_COULDNT_CONNECT: "connect_refused",
@@ -217,7 +217,7 @@ def _transfer_error(check: HttpCheck, curl: pycurl.Curl, result: ProbeResult, er
         cls = "assertion"
         message = f"response body truncated after {len(body.data)} bytes: {message}"
     else:
-        cls = _CURL_CLASS.get(code, "internal" if code == pycurl.E_URL_MALFORMAT else "connect_refused")
+        cls = CURL_CLASS.get(code, "internal" if code == pycurl.E_URL_MALFORMAT else "connect_refused")
     return result.fail(cls, message[:300], diagnose(cls, check.url))
 
 

@@ -16,21 +16,12 @@ import certifi
 import pycurl
 
 from monitor.checks import Login
+from probes import http as http_probe
 
 MAX_BODY_BYTES = 1 << 16
-_CURL_CLASS: dict[int, str] = {
-    pycurl.E_COULDNT_RESOLVE_HOST: "dns",
-    pycurl.E_COULDNT_CONNECT: "connect_refused",
-    pycurl.E_GOT_NOTHING: "connect_refused",
-    pycurl.E_RECV_ERROR: "connect_refused",
-    pycurl.E_SEND_ERROR: "connect_refused",
-    pycurl.E_SSL_CONNECT_ERROR: "tls",
-    pycurl.E_PEER_FAILED_VERIFICATION: "tls",
-    pycurl.E_SSL_CERTPROBLEM: "tls",
-    pycurl.E_SSL_CIPHER: "tls",
-    pycurl.E_SSL_CACERT_BADFILE: "tls",
-    pycurl.E_SSL_ISSUER_ERROR: "tls",
-}
+# As the HTTP probe, except that a broken connection during login is simply a failed login attempt.
+_CURL_CLASS: dict[int, str] = {**http_probe.CURL_CLASS, pycurl.E_RECV_ERROR: "connect_refused",
+                               pycurl.E_SEND_ERROR: "connect_refused"}
 
 
 class LoginFailed(Exception):
