@@ -20,6 +20,9 @@ from monitor.checks import Check, Defaults
 from monitor.fields import Fields
 
 _VAR = re.compile(r"\$(\$)?\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+# `${VAR}` is swapped for this token before YAML parsing (so that `{email: ${PROBE_USER}}` is valid
+# flow YAML) and resolved after it, in string values only: a value can never inject YAML structure.
+_REF = re.compile(r"__synthmon_ref_(\d+)__")
 # Environment variables whose values are secrets wherever they are used.
 _SECRET_VAR = re.compile(r"PASS|SECRET|TOKEN|KEY|DSN|CREDENTIAL|AUTH", re.IGNORECASE)
 
@@ -99,8 +102,14 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None)
 def loads(text: str, name: str = "<config>", environ: Mapping[str, str] | None = None,
           base_dir: Path | None = None) -> Config:
     environ = {} if environ is None else environ
+    refs: list[tuple[str, str | None, str | None]] = []  # (variable, default, literal text)
+
+    def protect(m: re.Match[str]) -> str:
+        refs.append(("", None, m.group(0)[1:]) if m.group(1) else (m.group(2), m.group(3), None))
+        return f"__synthmon_ref_{len(refs) - 1}__"
+
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.safe_load(_VAR.sub(protect, text))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -115,7 +124,7 @@ def loads(text: str, name: str = "<config>", environ: Mapping[str, str] | None =
         raw = {}
     secrets: set[str] = set()
     try:
-        raw = _interpolate(raw, name, "", "", environ, secrets)
+        raw = _interpolate(raw, name, "", "", _Env(environ, refs), secrets)
     except RecursionError:  # an alias inside its own anchor (`a: &x [*x]`) is a cycle
         raise ConfigError(name, "", "", "invalid YAML: recursive alias or nested too deeply") from None
     top = Fields(raw, name, "", "")
@@ -133,16 +142,22 @@ def loads(text: str, name: str = "<config>", environ: Mapping[str, str] | None =
         if check.name in seen:
             raise ConfigError(name, f'checks[{i}] "{check.name}"', "name", "duplicate check name")
         seen.add(check.name)
-        if check.timeout_s > run_timeout_s:
-            raise ConfigError(name, f'checks[{i}] "{check.name}"', "timeout_s",
-                              f"{check.timeout_s:g} s exceeds run_timeout_s {run_timeout_s:g} s")
         parsed.append(check)
     windows = tuple(_window(w, i, name, seen) for i, w in enumerate(maintenance_raw))
     return Config(name, location, run_timeout_s, sinks, defaults, tuple(parsed), windows,
                   frozenset(s for s in secrets if len(s) >= 4))
 
 
-def _interpolate(node: Any, file: str, where: str, path: str, environ: Mapping[str, str],
+class EnvStr(str):
+    """A value that is exactly one `${VAR}`: numeric and boolean fields may read it as such."""
+
+
+class _Env:
+    def __init__(self, environ: Mapping[str, str], refs: list[tuple[str, str | None, str | None]]) -> None:
+        self.environ, self.refs = environ, refs
+
+
+def _interpolate(node: Any, file: str, where: str, path: str, environ: _Env,
                  secrets: set[str]) -> Any:
     """Replace `${VAR}` / `${VAR:-default}` in every string; `where` names the check being walked."""
     if isinstance(node, dict):
@@ -152,14 +167,17 @@ def _interpolate(node: Any, file: str, where: str, path: str, environ: Mapping[s
         if path == "checks" and not where:
             return [_interpolate(v, file, _check_where(i, v), "", environ, secrets) for i, v in enumerate(node)]
         return [_interpolate(v, file, where, f"{path}[{i}]", environ, secrets) for i, v in enumerate(node)]
-    if not isinstance(node, str) or "$" not in node:
+    if not isinstance(node, str) or "__synthmon_ref_" not in node:
         return node
 
     def sub(m: re.Match[str]) -> str:
-        if m.group(1):  # $${X} is a literal ${X}
-            return m.group(0)[1:]
-        var, fallback = m.group(2), m.group(3)
-        value = environ.get(var)
+        index = int(m.group(1))
+        if index >= len(environ.refs):
+            return m.group(0)
+        var, fallback, literal = environ.refs[index]
+        if literal is not None:  # $${X} is a literal ${X}
+            return literal
+        value = environ.environ.get(var)
         if value is None:
             if fallback is None:
                 raise ConfigError(file, where, path, f"environment variable {var} is not set")
@@ -168,7 +186,11 @@ def _interpolate(node: Any, file: str, where: str, path: str, environ: Mapping[s
             secrets.add(value)
         return value
 
-    return _VAR.sub(sub, node)
+    whole = _REF.fullmatch(node)
+    value = _REF.sub(sub, node)
+    if whole and int(whole.group(1)) < len(environ.refs) and environ.refs[int(whole.group(1))][2] is None:
+        return EnvStr(value)
+    return value
 
 
 def _check_where(i: int, raw: Any) -> str:

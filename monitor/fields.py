@@ -8,6 +8,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import yaml
+
 _MISSING = object()
 
 
@@ -63,6 +65,7 @@ class Fields:
         value = self.get(key, default)
         if value is default and default is not _MISSING:
             return value
+        value = _from_env(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.error(key, f"must be a number, not {_kind(value)}")
         if integer and not isinstance(value, int):
@@ -78,7 +81,7 @@ class Fields:
         return int(value) if integer else float(value)
 
     def bool(self, key: builtins.str, default: Any = _MISSING) -> Any:
-        value = self.get(key, default)
+        value = _from_env(self.get(key, default))
         if not isinstance(value, bool):
             raise self.error(key, f"must be true or false, not {_kind(value)}")
         return value
@@ -137,6 +140,17 @@ class Fields:
         unknown = [k for k in self.raw if k not in self.used]
         if unknown:
             raise self.error(str(unknown[0]), "unknown key")
+
+
+def _from_env(value: Any) -> Any:
+    """A number or boolean that came whole from one `${VAR}` (config.EnvStr), else `value`."""
+    from monitor.config import EnvStr
+
+    if isinstance(value, EnvStr):
+        parsed = yaml.safe_load(value) if value.strip() else value
+        if isinstance(parsed, (bool, int, float)):
+            return parsed
+    return value
 
 
 def _kind(value: Any) -> str:

@@ -40,7 +40,8 @@ logconfig_dict: dict[str, Any] = {
 def post_worker_init(worker: Any) -> None:
     """Wrap the worker's SIGTERM handler so that a shutdown says which runs it waits for or drops."""
     previous = signal.getsignal(signal.SIGTERM)
-    service = getattr(worker.wsgi, "extensions", {}).get("synthmon")
+    # A worker that failed to boot has no app to close.
+    service = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("synthmon")
     grace_s = max(0.5, float(worker.cfg.graceful_timeout) - 0.5)
 
     watching = threading.Event()  # the arbiter may signal more than once
@@ -78,6 +79,7 @@ def _watch_shutdown(service: Any, grace_s: float) -> None:
 def worker_exit(server: Any, worker: Any) -> None:
     """Close the monitor's clients once the worker's runs are over: a Pub/Sub publisher left
     running keeps retrying on its own threads. Undelivered alerts stay in the store's outbox."""
-    service = getattr(worker.wsgi, "extensions", {}).get("synthmon")
+    # A worker that failed to boot has no app to close.
+    service = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("synthmon")
     if service is not None:
         service.monitor.close()

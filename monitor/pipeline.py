@@ -7,19 +7,23 @@ publishing behave the same whichever way a run was triggered (DESIGN.md "Schedul
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime as dt
+import functools
 import logging
 import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
+from monitor.checks import Check
 from monitor.config import Config
 from monitor.redact import Redactor
 from monitor.result import ProbeResult, RunReport
-from monitor.runner import run_checks
+from monitor.runner import run_check
+from probes import registry
 
 log = logging.getLogger("synthmon.run")
 
@@ -96,16 +100,22 @@ class Monitor:
             self._in_flight.difference_update(names)
 
     def run(self, names: Iterable[str] | None = None, *, scheduled: bool = False,
-            publish: bool = True) -> RunReport:
-        """Run the named (or all) checks. `scheduled` runs only due ones and moves their schedule."""
+            publish: bool = True, wait_all: bool = False) -> RunReport:
+        """Run the named (or all) checks. `scheduled` runs only due ones and moves their schedule.
+
+        The report holds what finished within `run_timeout_s`; a check that takes longer (a
+        two-minute golden path) goes on under its own `timeout_s`, is listed under `skipped` as
+        `in_progress`, and publishes its result on its own when it ends. `wait_all` waits for it."""
         selected = self.select(names)
         started_mono, now = time.monotonic(), self.clock()
         chosen, skipped = self._claim(selected, scheduled, now)
+        late: set[str] = set()
         try:
             checks = [self.config.check(n) for n in chosen]
-            results = self._run_async(run_checks(checks, self.config.run_timeout_s, self.probes))
+            results, late = self._probe(checks, wait_all=wait_all, publish=publish, now=now)
         finally:
-            self._release(chosen)
+            self._release(n for n in chosen if n not in late)
+        skipped += [{"name": n, "reason": "in_progress"} for n in chosen if n in late]
         for r in results:
             self._scrub(r)
         report = RunReport(
@@ -123,9 +133,52 @@ class Monitor:
                  extra={"run_id": report.run_id, "report": report.to_dict()})
         return report
 
-    def _run_async(self, coro: Coroutine[Any, Any, list[ProbeResult]]) -> list[ProbeResult]:
-        """Run on the monitor's own event loop, shared by every run and request thread, so that
-        connection machinery (libcurl's multi handle) is built once, not once per run."""
+    def _probe(self, checks: list[Check], *, wait_all: bool, publish: bool,
+               now: float) -> tuple[list[ProbeResult], set[str]]:
+        """Start every check on the probe loop; the results within the run deadline (config order)
+        and the names of the checks still running, which finish in the background."""
+        loop = self._ensure_loop()
+        probes = self.probes if self.probes is not None else registry({c.type for c in checks})
+        futures = [asyncio.run_coroutine_threadsafe(run_check(c, probes[c.type]), loop) for c in checks]
+        done, _ = concurrent.futures.wait(futures, timeout=None if wait_all else self.config.run_timeout_s)
+        results: list[ProbeResult] = []
+        late: set[str] = set()
+        for check, future in zip(checks, futures, strict=True):
+            if future in done:
+                results.append(future.result())
+            else:
+                late.add(check.name)
+                future.add_done_callback(functools.partial(self._late_done, publish, now))
+        return results, late
+
+    def _late_done(self, publish: bool, now: float, future: concurrent.futures.Future[ProbeResult]) -> None:
+        # Called on the probe loop's thread: publishing blocks, so it gets a thread of its own.
+        threading.Thread(target=self._finish_late, args=(future, publish, now), name="synthmon-late",
+                         daemon=True).start()
+
+    def _finish_late(self, future: concurrent.futures.Future[ProbeResult], publish: bool, now: float) -> None:
+        """Publish the result of a check that outlived its run, as a report of its own."""
+        try:
+            result = future.result()
+        except concurrent.futures.CancelledError:
+            return  # the monitor was closed (shutdown); the abandoned check was logged there
+        try:
+            self._scrub(result)
+            report = RunReport(run_id=uuid.uuid4().hex[:16], started_at=_iso(now), finished_at=_iso(self.clock()),
+                               location=self.config.location, results=[result],
+                               duration_ms=(self.clock() - now) * 1000)
+            with self._lock:
+                self.latest[result.name] = result
+            if publish:
+                self.publisher.publish(report, deadline=time.monotonic() + min(30.0, self.config.run_timeout_s))
+            log.info("late result of %s (run %s): %s", result.name, report.run_id, "ok" if result.ok else "failed",
+                     extra={"run_id": report.run_id, "report": report.to_dict()})
+        finally:
+            self._release([result.name])
+
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        """The monitor's own event loop, shared by every run and request thread, so that connection
+        machinery (libcurl's multi handle) is built once, not once per run."""
         with self._lock:
             if self._loop is None or self._loop.is_closed():
                 self._loop = asyncio.new_event_loop()
@@ -134,8 +187,7 @@ class Monitor:
                 self._loop_thread.start()
                 # A Monitor dropped without close() must not leave its loop thread behind.
                 weakref.finalize(self, _stop_loop, self._loop)
-            loop = self._loop
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+            return self._loop
 
     def close(self) -> None:
         """Stop the probe loop and the publisher's clients (idempotent); a later run starts new ones.

@@ -44,6 +44,11 @@ async def _one(check: Check, probe: Any, limit_s: float) -> ProbeResult:
     return result
 
 
+async def run_check(check: Check, probe: Any) -> ProbeResult:
+    """One check under its own deadline only (the caller decides how long to wait for it)."""
+    return await _one(check, probe, check.timeout_s + GRACE_S)
+
+
 async def run_checks(checks: Sequence[Check], run_timeout_s: float,
                      probes: Mapping[str, Any] | None = None) -> list[ProbeResult]:
     """One result per check, in the order given; none later than `run_timeout_s`."""

@@ -127,9 +127,9 @@ variable "memory" {
 }
 
 variable "cpu_always_allocated" {
-  description = "Keep CPU allocated outside requests (instance-based billing). Leave false: runs finish before /run answers. Set true only if a sink publishes after the response."
+  description = "Keep CPU allocated outside requests (instance-based billing). Needed when a check's timeout_s exceeds run_timeout_s: such a check (a two-minute golden path) goes on after /run has answered and publishes its result on its own. Set false only if every check fits in run_timeout_s."
   type        = bool
-  default     = false
+  default     = true
 }
 
 variable "max_request_concurrency" {

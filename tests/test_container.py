@@ -160,10 +160,12 @@ def test_a_module_imported_but_not_shipped_fails_the_build(tmp_path: Path, targe
     assert f"cannot import {missing}" in checked.stderr
     if missing != "probes":
         return
-    # Without the import step, the container would start and pass /healthz, and fail only on use.
+    # Without the import step, the start command is what would fail: the worker cannot boot, so the
+    # revision never becomes ready (and never serves a misleading /healthz).
     proc, base = _start(bin_dir, write_config(run_dir, target, hold=False), run_dir)
     try:
-        wait_http(base + "/healthz", proc=proc)
-        assert _status_of(base + "/probe?check=web&publish=0") == 500
+        with pytest.raises(AssertionError, match="process exited with"):
+            wait_http(base + "/healthz", proc=proc)
+        assert any("No module named 'probes'" in line for line in proc.lines)
     finally:
         proc.stop()

@@ -84,6 +84,31 @@ def test_load_names_the_file(tmp_path: pathlib.Path) -> None:
         config_mod.load(tmp_path / "absent.yaml", {})
 
 
+def test_design_example_loads() -> None:
+    """The config example of the design contract loads as written (flow mappings holding ${VAR} included)."""
+    env = {"GOOGLE_CLOUD_PROJECT": "proj", "PROBE_USER": "probe@example.test", "PROBE_PASSWORD": "pw: {x}",
+           "STAGING_DB_DSN": "postgresql://u:p@10.0.0.3/db"}
+    cfg = config_mod.load(DATA / "valid-design-example.yaml", env)
+    assert cfg.check_names == ("backend-health", "golden-path", "cloudsql")
+    golden = cfg.checks[1]
+    assert isinstance(golden, WebSocketCheck) and golden.login is not None
+    assert golden.login.json == {"email": "probe@example.test", "password": "pw: {x}"}
+    assert golden.timeout_s == 120 > cfg.run_timeout_s  # it outlives the run and finishes in the background
+    assert "pw: {x}" in cfg.secrets
+
+
+def test_env_values_never_become_yaml() -> None:
+    """A ${VAR} value is a string, never YAML structure; a value that is exactly one ${VAR} may be a number."""
+    env = {"HOST": "x}, {name: evil, type: http, url: 'http://evil/'", "PORT": "6543", "N": "7"}
+    cfg = config_mod.loads("checks: [{name: a, type: http, url: 'http://127.0.0.1/', headers: {X-H: ${HOST}}},"
+                           " {name: db, type: postgres, host: h, port: ${PORT}, samples: ${N}}]", "c.yaml", env)
+    assert cfg.check_names == ("a", "db")
+    assert dict(cfg.checks[0].headers)["X-H"] == env["HOST"]
+    assert (cfg.checks[1].port, cfg.checks[1].samples) == (6543, 7)
+    with pytest.raises(ConfigError, match='samples: must be a number, not a string'):
+        config_mod.loads("checks: [{name: db, type: postgres, host: h, samples: 'x${N}'}]", "c.yaml", env)
+
+
 def test_examples_are_valid() -> None:
     env = {"PROBE_USER": "u@example.test", "PROBE_PASSWORD": "pw", "STAGING_DB_DSN": "postgresql://u:p@10.0.0.3/db",
            "GOOGLE_CLOUD_PROJECT": "proj", "E2E_BYPASS_KEY": "k"}

@@ -1,0 +1,63 @@
+"""Monitor.run: checks that outlive the run deadline finish in the background and publish on their own."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import time
+
+from servers import make_config, serving
+
+from monitor.pipeline import Monitor
+
+
+def _wait_for(predicate, timeout_s: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_long_check_continues_after_the_run_and_publishes_later(tmp_path: pathlib.Path) -> None:
+    """A check longer than run_timeout_s is `in_progress` in its run's report, is not started twice by
+    the next run, and its result is published as a report of its own when it ends."""
+    results_file = tmp_path / "results.jsonl"
+    with serving() as s:
+        cfg = make_config([
+            {"name": "fast", "type": "http", "url": s.url("/ok")},
+            {"name": "golden", "type": "http", "url": s.url("/slow?ms=2500"), "timeout_s": 5},
+        ], run_timeout_s=1, sinks={"state": "memory://", "results_file": str(results_file)})
+        monitor = Monitor(cfg)
+        try:
+            started = time.monotonic()
+            first = monitor.run()
+            assert time.monotonic() - started < 2.0
+            assert [r.name for r in first.results] == ["fast"] and first.results[0].ok
+            assert first.skipped == [{"name": "golden", "reason": "in_progress"}]
+            second = monitor.run()
+            assert [r.name for r in second.results] == ["fast"]
+            assert second.skipped == [{"name": "golden", "reason": "in_progress"}]
+            assert _wait_for(lambda: "golden" in monitor.latest)
+            assert monitor.latest["golden"].ok
+            assert _wait_for(lambda: len(results_file.read_text().splitlines()) == 3)
+            late = json.loads(results_file.read_text().splitlines()[2])
+            assert [r["name"] for r in late["results"]] == ["golden"] and late["ok"] is True
+            third = monitor.run(["golden"], publish=False)  # no longer in flight: it runs again
+            assert third.skipped == [{"name": "golden", "reason": "in_progress"}]
+        finally:
+            monitor.close()
+
+
+def test_wait_all_waits_for_every_check() -> None:
+    """With wait_all (the CLI's deploy gate), the report holds every check, however long it took."""
+    with serving() as s:
+        cfg = make_config([{"name": "golden", "type": "http", "url": s.url("/slow?ms=1500"), "timeout_s": 5}],
+                          run_timeout_s=1, sinks={"state": "memory://"})
+        monitor = Monitor(cfg)
+        try:
+            report = monitor.run(publish=False, wait_all=True)
+        finally:
+            monitor.close()
+    assert [r.name for r in report.results] == ["golden"] and report.results[0].ok and report.skipped == []
