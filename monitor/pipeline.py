@@ -166,7 +166,7 @@ class Monitor:
             self._scrub(result)
             report = RunReport(run_id=uuid.uuid4().hex[:16], started_at=_iso(now), finished_at=_iso(self.clock()),
                                location=self.config.location, results=[result],
-                               duration_ms=(self.clock() - now) * 1000)
+                               duration_ms=(self.clock() - now) * 1000, late=True)
             with self._lock:
                 self.latest[result.name] = result
             if publish:

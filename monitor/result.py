@@ -86,6 +86,9 @@ class RunReport:
     results: list[ProbeResult]
     skipped: list[dict[str, str]] = dataclasses.field(default_factory=list)
     duration_ms: float = 0.0
+    # The result of a check that outlived its run, published on its own: not a run, so it carries
+    # no run duration (run/duration_ms is the heartbeat and the duration of real runs only).
+    late: bool = False
 
     @property
     def ok(self) -> bool:
@@ -101,4 +104,5 @@ class RunReport:
             "duration_ms": round(self.duration_ms, 3),
             "results": [r.to_dict() for r in self.results],
             "skipped": list(self.skipped),
+            **({"late": True} if self.late else {}),
         }

@@ -8,7 +8,9 @@ import time
 
 from servers import make_config, serving
 
+from monitor import timeseries
 from monitor.pipeline import Monitor
+from monitor.result import RunReport
 
 
 def _wait_for(predicate, timeout_s: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
@@ -61,3 +63,47 @@ def test_wait_all_waits_for_every_check() -> None:
         finally:
             monitor.close()
     assert [r.name for r in report.results] == ["golden"] and report.results[0].ok and report.skipped == []
+
+
+class _Recorder:
+    """A publisher that keeps every report it is given (and claims every check as due)."""
+
+    def __init__(self) -> None:
+        self.reports: list[RunReport] = []
+
+    def publish(self, report: RunReport, *, deadline: float) -> None:
+        self.reports.append(report)
+
+    def claim(self, names, now, intervals):  # type: ignore[no-untyped-def]
+        return list(names)
+
+    def alert_states(self) -> dict[str, dict[str, object]]:
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+def test_late_result_writes_no_run_duration() -> None:
+    """The late report of a check that outlived its run carries that check's metrics, but no
+    run/duration_ms: the heartbeat and the run duration come from real runs only."""
+    recorder = _Recorder()
+    with serving() as s:
+        cfg = make_config([
+            {"name": "fast", "type": "http", "url": s.url("/ok")},
+            {"name": "golden", "type": "http", "url": s.url("/slow?ms=2000"), "timeout_s": 5},
+        ], run_timeout_s=1, sinks={"state": "memory://"})
+        monitor = Monitor(cfg, publisher=recorder)
+        try:
+            run = monitor.run(scheduled=True)
+            assert _wait_for(lambda: len(recorder.reports) == 2)
+        finally:
+            monitor.close()
+    first, late = recorder.reports
+    assert first is run and not first.late and late.late
+    assert [r.name for r in late.results] == ["golden"]
+    assert late.to_dict()["late"] is True and "late" not in first.to_dict()
+    durations = [s.value for s in timeseries.samples(first) if s.metric.name == "run/duration_ms"]
+    assert len(durations) == 1 and durations[0] < 1500
+    late_metrics = {s.metric.name for s in timeseries.samples(late)}
+    assert "run/duration_ms" not in late_metrics and "check/success" in late_metrics
