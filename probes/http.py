@@ -143,8 +143,8 @@ def _easy(check: HttpCheck, hop: _Hop, body: _Body, timeout_s: float) -> pycurl.
 async def probe(check: HttpCheck) -> ProbeResult:
     """Request `check.url` once on a fresh connection and judge the answer.
 
-    Failure classes: dns, connect_refused, connect_timeout, tls, cert_expiring, unavailable,
-    http_status, assertion, timeout.
+    Failure classes: dns, connect_refused, connect_timeout, tls, cert_expiring, unavailable, auth
+    (401/403), http_status, assertion, timeout.
     """
     result = ProbeResult(check.name, "http", check.url)
     hop = _Hop(check.url, check.method, check.body, check.headers)
@@ -247,7 +247,8 @@ def _judge(check: HttpCheck, curl: pycurl.Curl, result: ProbeResult, body: _Body
         # Marked when cut: the cut may leave the start of an echoed secret (monitor/redact.py).
         data, cut = (body.data, "") if len(body.data) <= _SNIPPET_BYTES else (body.data[:_SNIPPET_BYTES - 1], CUT)
         result.details["body_snippet"] = data.decode("utf-8", errors="replace") + cut
-        cls = "unavailable" if status in (502, 503, 504) else "http_status"
+        # DESIGN.md: 401/403 is `auth` (e.g. a token check such as /auth/verify), not a bare status.
+        cls = "unavailable" if status in (502, 503, 504) else "auth" if status in (401, 403) else "http_status"
         reason = _REASONS.get(status, "")
         return _fail(result, check, cls, f"HTTP {status} {reason}".strip())
     if expect.body_contains is not None and expect.body_contains not in text:

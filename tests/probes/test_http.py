@@ -60,6 +60,15 @@ def test_other_status_is_http_status(plain: Server) -> None:
     assert run({"url": plain.url("/nope"), "expect": {"status": [404]}}).ok
 
 
+@pytest.mark.parametrize("code", [401, 403])
+def test_401_403_is_auth(plain: Server, code: int) -> None:
+    """401/403 is `auth` (DESIGN.md), not `http_status`; an expected 401 passes."""
+    r = run({"url": plain.url(f"/status?code={code}")})
+    assert r.failure is not None and r.failure.cls == "auth", r.to_dict()
+    assert r.details["status"] == code and "authentication" in (r.diagnosis or "")
+    assert run({"url": plain.url(f"/status?code={code}"), "expect": {"status": [code]}}).ok
+
+
 def test_body_assertions(plain: Server) -> None:
     """body_contains, body_regex and JSON paths fail as `assertion` with the reason."""
     r = run({"url": plain.url("/ok"), "expect": {"body_contains": "healthy"}})
