@@ -47,9 +47,9 @@ async def probe(check: PostgresCheck) -> ProbeResult:
     Phases: `connect` (TCP or unix socket connect), `auth` (TLS, startup and authentication),
     `query` (median `SELECT 1`). `details.vpc_rtt_ms` is that median: the network round trip.
 
-    Failure classes: `dns`, `connect_refused`, `connect_timeout` (no TCP connection, or the server
-    never finished startup), `tls`, `auth`, `db_error` (SQLSTATE in details), `timeout` (a query
-    outlived the deadline), `assertion` (canary rows or latency), `vpc_latency` (the round trip is
+    Failure classes: `dns`, `connect_refused`, `connect_timeout` (no TCP connection), `tls`, `auth`,
+    `db_error` (SQLSTATE in details), `timeout` (connected, but startup or a query outlived the
+    deadline), `assertion` (canary rows or latency), `vpc_latency` (the round trip is
     over `vpc_latency_threshold_ms`, also when that slowness is what made a later step time out).
     """
     # Imported here: psycopg costs ~175 ms of import that processes without a postgres check skip.
@@ -120,12 +120,16 @@ async def _open(check: PostgresCheck, params: dict[str, Any], result: ProbeResul
                 **params, autocommit=True, prepare_threshold=None,
                 connect_timeout=max(2, math.ceil(remaining)))
     except TimeoutError:
+        # DESIGN.md: connected but not answered in time is `timeout`; `connect_timeout` is no TCP
+        # connection (only claimed when libpq made the connection itself, unmeasured).
         _timed_out(check, result, f"connected in {connect_ms:.1f} ms, but PostgreSQL did not finish "
                                   f"startup and authentication within {check.timeout_s:g} s",
-                   "connect_timeout")
+                   "timeout" if "connect" in result.phases_ms else "connect_timeout")
         return None
     except psycopg.Error as exc:
         cls, sqlstate = _classify_connect_error(str(exc))
+        if cls == "connect_timeout" and "connect" in result.phases_ms:
+            cls = "timeout"  # libpq's connect_timeout, after our TCP connect succeeded
         if sqlstate:
             result.details["sqlstate"] = sqlstate
         result.fail(cls, redact.text(_first_line(str(exc))), diagnose(cls, check.target))

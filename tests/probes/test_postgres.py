@@ -114,11 +114,13 @@ def test_slow_network_exhausts_deadline_is_vpc_latency(pg_server, pg_proxy):
     assert elapsed < 2.5
 
 
-def test_blackhole_is_connect_timeout_at_deadline(pg_server, pg_proxy):
-    """Accepted but never answered: connect_timeout, returned at the check's deadline."""
+def test_blackhole_is_timeout_at_deadline(pg_server, pg_proxy):
+    """Accepted but never answered: `timeout` (TCP connected; `connect_timeout` is no TCP
+    connection), returned at the check's deadline."""
     pg_proxy.blackhole = True
     result, elapsed = run(make_check(**server_fields(pg_server, port=pg_proxy.port), timeout_s=1))
-    assert result.failure is not None and result.failure.cls == "connect_timeout", result.to_dict()
+    assert result.failure is not None and result.failure.cls == "timeout", result.to_dict()
+    assert "connect" in result.phases_ms
     assert 0.95 <= elapsed < 1.5
     assert "query" not in result.phases_ms and "auth" not in result.phases_ms
 
@@ -304,12 +306,12 @@ def test_slow_tcp_connect_blames_network_on_timeout():
 
     check = make_check(host="db.example", vpc_latency_threshold_ms=100)
     slow = ProbeResult("db", "postgres", check.target, phases_ms={"connect": 900.0})
-    postgres_probe._timed_out(check, slow, "startup did not finish", "connect_timeout")
+    postgres_probe._timed_out(check, slow, "startup did not finish", "timeout")
     assert slow.failure is not None and slow.failure.cls == "vpc_latency"
     assert slow.details["vpc_over_threshold"] is True
     fast = ProbeResult("db", "postgres", check.target, phases_ms={"connect": 0.4})
-    postgres_probe._timed_out(check, fast, "startup did not finish", "connect_timeout")
-    assert fast.failure is not None and fast.failure.cls == "connect_timeout"
+    postgres_probe._timed_out(check, fast, "startup did not finish", "timeout")
+    assert fast.failure is not None and fast.failure.cls == "timeout"
 
 
 def test_localhost_tries_each_address(pg_server):

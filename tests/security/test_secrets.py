@@ -174,7 +174,7 @@ def pg_checks(pg: PgServer, proxy_port: int, refused: int, hole: int) -> list[di
          "vpc_latency_threshold_ms": 40},
         {"name": "pg-refused", "type": "postgres", "dsn": dsn(DB_PASSWORD, port=refused)},
         {"name": "pg-dns", "type": "postgres", "dsn": dsn(DB_PASSWORD, host="db.synthmon-secrets.invalid")},
-        {"name": "pg-connect-timeout", "type": "postgres", "dsn": dsn(DB_PASSWORD, port=hole), "timeout_s": 1.5},
+        {"name": "pg-startup-timeout", "type": "postgres", "dsn": dsn(DB_PASSWORD, port=hole), "timeout_s": 1.5},
     ]
 
 
@@ -192,7 +192,7 @@ EXPECTED = {
     "ws-refused": "connect_refused", "ws-connect-timeout": ("connect_timeout", "connect_refused"), "ws-tls": "tls",
     "pg-ok": None, "pg-auth": "auth", "pg-auth-kv": "auth", "pg-db-error-echo": "db_error",
     "pg-db-error-dbname": ("db_error", "auth"), "pg-timeout": "timeout", "pg-vpc-latency": "vpc_latency",
-    "pg-refused": "connect_refused", "pg-dns": "dns", "pg-connect-timeout": "connect_timeout",
+    "pg-refused": "connect_refused", "pg-dns": "dns", "pg-startup-timeout": "timeout",
 }
 
 
