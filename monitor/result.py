@@ -56,11 +56,14 @@ class ProbeResult:
     started_at: str | None = None
 
     def fail(self, cls: str, message: str, diagnosis: str | None = None) -> ProbeResult:
-        """Mark failed with `cls` unless an earlier (more decisive) failure is already recorded."""
+        """Mark failed with `cls` unless an earlier (more decisive) failure is already recorded.
+        Every failure carries a diagnosis: the class's generic one when none is given."""
         if self.failure is None:
+            from monitor.diagnosis import diagnose
+
             self.ok = False
             self.failure = Failure(cls, message)
-            self.diagnosis = diagnosis
+            self.diagnosis = diagnosis or diagnose(cls, self.target)
         return self
 
     def to_dict(self) -> dict[str, Any]:
