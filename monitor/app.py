@@ -180,8 +180,8 @@ def metrics() -> Any:
     from monitor.sinks import prometheus
 
     m = _service().monitor
-    body = prometheus.render(list(m.latest.values()), m.config.location,
-                             duration_ms=m.last_report.duration_ms if m.last_report else None,
+    body = prometheus.render(list(m.published.values()), m.config.location,
+                             duration_ms=m.last_published.duration_ms if m.last_published else None,
                              checks={c.name: c for c in m.config.checks})
     return Response(body, content_type=prometheus.CONTENT_TYPE)
 

@@ -59,6 +59,9 @@ class Monitor:
         self._lock = threading.Lock()
         self._in_flight: set[str] = set()
         self.latest: dict[str, ProbeResult] = {}
+        # What /metrics exposes: results of published runs only (a dry run writes no metrics).
+        self.published: dict[str, ProbeResult] = {}
+        self.last_published: RunReport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self.last_report: RunReport | None = None
@@ -126,6 +129,9 @@ class Monitor:
         with self._lock:
             self.latest.update({r.name: r for r in results})
             self.last_report = report
+            if publish:
+                self.published.update({r.name: r for r in results})
+                self.last_published = report
         if publish:
             self.publisher.publish(report, deadline=self._publish_deadline(started_mono))
         log.info("run %s: %d checks, %d failed, %d skipped", report.run_id, len(results),
@@ -169,6 +175,8 @@ class Monitor:
                                duration_ms=(self.clock() - now) * 1000, late=True)
             with self._lock:
                 self.latest[result.name] = result
+                if publish:
+                    self.published[result.name] = result
             if publish:
                 self.publisher.publish(report, deadline=time.monotonic() + min(30.0, self.config.run_timeout_s))
             log.info("late result of %s (run %s): %s", result.name, report.run_id, "ok" if result.ok else "failed",

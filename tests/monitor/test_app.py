@@ -73,14 +73,17 @@ def test_probe_runs_only_the_named_check(client, target: Target, method: str) ->
 
 
 def test_probe_dry_run_publishes_nothing(client, cfg: config_mod.Config, target: Target) -> None:
-    """publish=0 returns the report but writes no results and moves no alert state."""
+    """publish=0 returns the report but writes no results, no /metrics series and moves no alert state."""
     r = client.get("/probe?check=down&publish=0")
     assert r.json["results"][0]["failure"]["class"] == "unavailable"
     assert not Path(cfg.sinks.results_file).exists()
     assert client.get("/status").json["checks"][1]["state"] == "ok"
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'check="down"' not in metrics and "synthmon_run_duration_ms{" not in metrics
     client.get("/probe?check=down")
     assert Path(cfg.sinks.results_file).exists()
     assert client.get("/status").json["checks"][1]["state"] == "firing"  # failure_threshold 1
+    assert 'check="down"' in client.get("/metrics").get_data(as_text=True)
 
 
 BAD_QUERIES = [
