@@ -92,3 +92,20 @@ def test_python_m_monitor_is_the_cli(tmp_path: pathlib.Path, target: Server) -> 
                           cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     assert json.loads(proc.stdout)["results"][1]["failure"]["class"] == "unavailable"
+
+
+def test_config_defaults_to_env_then_synthmon_yaml(tmp_path: pathlib.Path, target: Server,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --config: $SYNTHMON_CONFIG when set, else ./synthmon.yaml."""
+    write_config(tmp_path, target, failing=False)
+    other = tmp_path / "other"
+    other.mkdir()
+    from_env = write_config(other, target, failing=True)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SYNTHMON_CONFIG", raising=False)
+    assert main(["validate"]) == 0
+    assert capsys.readouterr().out.strip() == "synthmon.yaml: ok, 1 checks (api)"
+    monkeypatch.setenv("SYNTHMON_CONFIG", str(from_env))
+    assert main(["validate"]) == 0
+    assert capsys.readouterr().out.strip() == f"{from_env}: ok, 2 checks (api, down)"
