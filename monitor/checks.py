@@ -214,6 +214,13 @@ def _url(f: Fields, key: str, schemes: tuple[str, ...], secrets: set[str]) -> st
     return url
 
 
+def _method(f: Fields, default: str) -> str:
+    method: str = f.str("method", default).upper()
+    if not re.fullmatch(r"[A-Z]{1,16}", method):
+        raise f.error("method", f"invalid HTTP method {method!r}")
+    return method
+
+
 def _headers(f: Fields, key: str, secrets: set[str]) -> tuple[tuple[str, str], ...]:
     headers = f.str_map(key)
     for k, v in headers.items():
@@ -242,9 +249,7 @@ def _ca_file(f: Fields, base: Path) -> str | None:
 
 def _http(f: Fields, common: dict[str, Any], d: Defaults, base: Path, secrets: set[str]) -> HttpCheck:
     url = _url(f, "url", ("http", "https"), secrets)
-    method = f.str("method", "GET").upper()
-    if not re.fullmatch(r"[A-Z]{1,16}", method):
-        raise f.error("method", f"invalid HTTP method {method!r}")
+    method = _method(f, "GET")
     body: bytes | None = None
     if f.has("body") and f.has("json"):
         raise f.error("json", "give body or json, not both")
@@ -323,7 +328,7 @@ def _websocket(f: Fields, common: dict[str, Any], d: Defaults, base: Path,
         _secret_json(login_json, secrets)
         login = Login(
             url=_url(lf, "url", ("http", "https"), secrets),
-            method=lf.str("method", "POST").upper(),
+            method=_method(lf, "POST"),
             json=login_json,
             headers=_headers(lf, "headers", secrets),
             token_field=lf.str("token_field", "access_token"),
