@@ -113,7 +113,7 @@ def _paths(probe_op: dict[str, Any], report: dict[str, Any], denied: dict[str, A
                             "responses": {"200": {"description": "status", "content": {
                                 "application/json": {"schema": {"$ref": "#/components/schemas/Status"}},
                                 "text/html": {"schema": {"type": "string"}}}}, **denied}}},
-        "/metrics": {"get": {"summary": "Prometheus text of the latest results",
+        "/metrics": {"get": {"summary": "Prometheus text of the latest published results",
                              "responses": {"200": {"description": "Prometheus exposition format",
                                                    "content": {"text/plain": {"schema": {"type": "string"}}}},
                                            **denied}}},
