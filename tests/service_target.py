@@ -118,6 +118,8 @@ def wait_http(url: str, timeout_s: float = 30.0, proc: Any = None) -> float:
             with urllib.request.urlopen(url, timeout=2) as resp:
                 if resp.status == 200:
                     return time.monotonic() - started
+        except urllib.error.HTTPError as exc:
+            exc.close()  # not ready yet; an unclosed error response leaks its socket
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         if proc is not None and (proc.proc if isinstance(proc, Process) else proc).poll() is not None:

@@ -105,6 +105,7 @@ def _status_of(url: str) -> int:
         with urllib.request.urlopen(url, timeout=30) as resp:
             return resp.status
     except urllib.error.HTTPError as exc:
+        exc.close()
         return exc.code
 
 

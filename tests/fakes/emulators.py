@@ -44,7 +44,9 @@ def _start(argv: list[str], port: int, timeout_s: float = 60.0) -> Iterator[str]
                 with urllib.request.urlopen(f"http://{host}/", timeout=1) as resp:
                     if resp.status == 200:
                         break
-            except (urllib.error.URLError, OSError):
+            except (urllib.error.URLError, OSError) as exc:
+                if isinstance(exc, urllib.error.HTTPError):
+                    exc.close()  # an unclosed error response leaks its socket
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{argv[0]} not ready within {timeout_s} s") from None
                 time.sleep(0.05)  # polling interval, not a wait for readiness
