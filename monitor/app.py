@@ -57,8 +57,12 @@ class Service:
         """Runs in progress: trigger, requested checks and seconds since they started."""
         now = time.monotonic()
         with self._lock:
-            return [{"trigger": a["trigger"], "checks": a["checks"], "running_s": round(now - a["started"], 1)}
+            runs = [{"trigger": a["trigger"], "checks": a["checks"], "running_s": round(now - a["started"], 1)}
                     for a in self._active.values()]
+        # Checks that outlived their run's deadline, still going after /run answered.
+        runs += [{"trigger": "background", "checks": [name], "running_s": round(running_s, 1)}
+                 for name, running_s in sorted(self.monitor.background().items())]
+        return runs
 
     def authorized(self, headers: Any) -> bool:
         if self.token is None:

@@ -59,6 +59,7 @@ class Monitor:
         self._lock = threading.Lock()
         self._in_flight: set[str] = set()
         self.latest: dict[str, ProbeResult] = {}
+        self._background: dict[str, float] = {}  # check → time.monotonic() its run started
         # What /metrics exposes: results of published runs only (a dry run writes no metrics).
         self.published: dict[str, ProbeResult] = {}
         self.last_published: RunReport | None = None
@@ -143,6 +144,7 @@ class Monitor:
                now: float) -> tuple[list[ProbeResult], set[str]]:
         """Start every check on the probe loop; the results within the run deadline (config order)
         and the names of the checks still running, which finish in the background."""
+        started_mono = time.monotonic()
         loop = self._ensure_loop()
         probes = self.probes if self.probes is not None else registry({c.type for c in checks})
         futures = [asyncio.run_coroutine_threadsafe(run_check(c, probes[c.type]), loop) for c in checks]
@@ -154,6 +156,8 @@ class Monitor:
                 results.append(future.result())
             else:
                 late.add(check.name)
+                with self._lock:
+                    self._background[check.name] = started_mono
                 future.add_done_callback(functools.partial(self._late_done, publish, now))
         return results, late
 
@@ -182,7 +186,15 @@ class Monitor:
             log.info("late result of %s (run %s): %s", result.name, report.run_id, "ok" if result.ok else "failed",
                      extra={"run_id": report.run_id, "report": report.to_dict()})
         finally:
+            with self._lock:
+                self._background.pop(result.name, None)
             self._release([result.name])
+
+    def background(self) -> dict[str, float]:
+        """Checks still running after their run answered: name → seconds since they started."""
+        now = time.monotonic()
+        with self._lock:
+            return {name: now - started for name, started in self._background.items()}
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         """The monitor's own event loop, shared by every run and request thread, so that connection

@@ -38,10 +38,12 @@ def test_long_check_continues_after_the_run_and_publishes_later(tmp_path: pathli
             assert time.monotonic() - started < 2.0
             assert [r.name for r in first.results] == ["fast"] and first.results[0].ok
             assert first.skipped == [{"name": "golden", "reason": "in_progress"}]
+            assert list(monitor.background()) == ["golden"]
             second = monitor.run()
             assert [r.name for r in second.results] == ["fast"]
             assert second.skipped == [{"name": "golden", "reason": "in_progress"}]
             assert _wait_for(lambda: "golden" in monitor.latest)
+            assert _wait_for(lambda: monitor.background() == {})
             assert monitor.latest["golden"].ok
             assert _wait_for(lambda: len(results_file.read_text().splitlines()) == 3)
             late = json.loads(results_file.read_text().splitlines()[2])
@@ -107,3 +109,21 @@ def test_late_result_writes_no_run_duration() -> None:
     assert len(durations) == 1 and durations[0] < 1500
     late_metrics = {s.metric.name for s in timeseries.samples(late)}
     assert "run/duration_ms" not in late_metrics and "check/success" in late_metrics
+
+
+def test_status_lists_checks_running_in_the_background() -> None:
+    """/status shows a check that outlived its run under runs_in_progress, trigger `background`."""
+    from monitor.app import create_app
+
+    with serving() as s:
+        cfg = make_config([{"name": "golden", "type": "http", "url": s.url("/slow?ms=2000"), "timeout_s": 5}],
+                          run_timeout_s=1, sinks={"state": "memory://", "metrics": [], "alerts": []})
+        app = create_app(cfg)
+        client = app.test_client()
+        try:
+            assert client.post("/run").get_json()["skipped"] == [{"name": "golden", "reason": "in_progress"}]
+            running = client.get("/status").get_json()["runs_in_progress"]
+            assert [(r["trigger"], r["checks"]) for r in running] == [("background", ["golden"])]
+            assert _wait_for(lambda: client.get("/status").get_json()["runs_in_progress"] == [])
+        finally:
+            app.extensions["synthmon"].monitor.close()
