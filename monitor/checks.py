@@ -13,6 +13,7 @@ from monitor.fields import Fields
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
 EVENT = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+VPC_CONNECTOR = re.compile(r"projects/[^/\s]+/locations/[^/\s]+/connectors/[^/\s]+")
 SEVERITIES = ("critical", "warning", "info")
 # Header names and JSON keys whose values are secrets wherever they appear.
 SECRET_KEY = re.compile(r"authorization|cookie|token|secret|password|passwd|api[-_]?key|bypass|-key$",
@@ -139,6 +140,7 @@ class PostgresCheck(CheckBase):
     vpc_latency_threshold_ms: float | None = 100.0
     query: str | None = None
     statement_timeout_ms: int | None = None
+    vpc_connector: str | None = None  # projects/P/locations/R/connectors/N: its metrics go in details
     expect: PostgresExpect = PostgresExpect()
 
     @property
@@ -396,6 +398,9 @@ def _postgres(f: Fields, common: dict[str, Any], d: Defaults, base: Path,
     threshold = f.get("vpc_latency_threshold_ms", 100.0)
     if threshold is not False:
         threshold = f.number("vpc_latency_threshold_ms", 100.0, lo=0)
+    connector = f.opt_str("vpc_connector")
+    if connector is not None and not VPC_CONNECTOR.fullmatch(connector):
+        raise f.error("vpc_connector", "must be projects/PROJECT/locations/REGION/connectors/NAME")
     return PostgresCheck(
         **common, dsn=dsn, host=host,
         port=f.number("port", 5432, lo=1, hi=65535, integer=True),
@@ -406,7 +411,7 @@ def _postgres(f: Fields, common: dict[str, Any], d: Defaults, base: Path,
         vpc_latency_threshold_ms=None if threshold is False else threshold,
         query=f.opt_str("query"),
         statement_timeout_ms=f.number("statement_timeout_ms", None, lo=1, integer=True),
-        expect=expect,
+        vpc_connector=connector, expect=expect,
     )
 
 

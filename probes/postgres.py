@@ -14,7 +14,7 @@ from monitor.checks import PostgresCheck
 from monitor.diagnosis import diagnose
 from monitor.redact import Redactor, clip, dsn_password
 from monitor.result import ProbeResult
-from probes import neterrors
+from probes import neterrors, vpc_connector
 
 if TYPE_CHECKING:
     import psycopg
@@ -51,6 +51,8 @@ async def probe(check: PostgresCheck) -> ProbeResult:
     `db_error` (SQLSTATE in details), `timeout` (connected, but startup or a query outlived the
     deadline), `assertion` (canary rows or latency), `vpc_latency` (the round trip is
     over `vpc_latency_threshold_ms`, also when that slowness is what made a later step time out).
+    With `check.vpc_connector`, `details.connector` holds the connector's own metrics, read
+    alongside and never changing the failure class.
     """
     # Imported here: psycopg costs ~175 ms of import that processes without a postgres check skip.
     import psycopg
@@ -66,6 +68,9 @@ async def probe(check: PostgresCheck) -> ProbeResult:
         # The libpq message may quote part of the DSN, so it is not repeated.
         return result.fail("internal", "the configured dsn could not be parsed by libpq",
                            diagnose("internal", check.target))
+    connector = None
+    if check.vpc_connector:
+        connector = asyncio.create_task(vpc_connector.read(check.vpc_connector, timeout_s=check.timeout_s))
     conn = None
     try:
         conn = await _open(check, params, result, deadline, redact)
@@ -75,9 +80,24 @@ async def probe(check: PostgresCheck) -> ProbeResult:
         if conn is not None:
             await conn.close()
         result.latency_ms = (time.perf_counter() - started) * 1000
+        if connector is not None:
+            result.details["connector"] = await _connector(connector, deadline)
     if result.ok:
         _judge(check, result)
     return result
+
+
+async def _connector(task: asyncio.Task[dict[str, Any]], deadline: float) -> dict[str, Any]:
+    """The connector's metrics, waiting for them only until the probe's deadline."""
+    try:
+        await asyncio.wait({task}, timeout=max(0.0, deadline - asyncio.get_running_loop().time()))
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})
+    if task.cancelled():
+        return {"error": "Cloud Monitoring did not answer by the check's deadline"}
+    return task.result()
 
 
 def _params(check: PostgresCheck, params: dict[str, Any]) -> dict[str, Any]:

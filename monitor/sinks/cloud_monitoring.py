@@ -39,7 +39,7 @@ class CloudMonitoringSink:
     def client(self) -> Any:
         with self._lock:
             if self._client is None:
-                self._client = _make_client(self.emulator_host)
+                self._client = make_client(self.emulator_host)
             return self._client
 
     def close(self) -> None:
@@ -130,7 +130,8 @@ def _describe_sample(s: timeseries.Sample) -> dict[str, Any]:
     return {"metric": s.metric.type, "labels": dict(s.labels), "value": s.value}
 
 
-def _make_client(emulator_host: str | None) -> Any:
+def make_client(emulator_host: str | None) -> Any:
+    """A MetricServiceClient; with `emulator_host`, plaintext gRPC to it and no credentials."""
     from google.cloud import monitoring_v3
 
     if not emulator_host:

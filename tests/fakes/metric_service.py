@@ -1,4 +1,4 @@
-"""A fake `google.monitoring.v3.MetricService`: descriptors and CreateTimeSeries, recorded in memory."""
+"""A fake `google.monitoring.v3.MetricService`: descriptors, CreateTimeSeries and ListTimeSeries, in memory."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ from fakes.grpc_fake import Abort, FakeService
 class FakeMetricService(FakeService):
     def __init__(self) -> None:
         self.descriptors: dict[str, Any] = {}
+        self.stored: dict[str, list[Any]] = {}  # metric type: the TimeSeries ListTimeSeries answers
         super().__init__("google.monitoring.v3.MetricService", {
             "CreateTimeSeries": (metric_service.CreateTimeSeriesRequest, lambda r: empty_pb2.Empty()),
             "GetMetricDescriptor": (metric_service.GetMetricDescriptorRequest, self._get),
             "CreateMetricDescriptor": (metric_service.CreateMetricDescriptorRequest, self._create),
+            "ListTimeSeries": (metric_service.ListTimeSeriesRequest, self._list),
         })
 
     def _get(self, request: Any) -> Any:
@@ -29,6 +31,12 @@ class FakeMetricService(FakeService):
         d = request.metric_descriptor
         self.descriptors[f"{request.name}/metricDescriptors/{d.type}"] = d
         return d
+
+    def _list(self, request: Any) -> Any:
+        """The stored series of the metric type named in the filter (the rest of it is not applied)."""
+        found = [ts for t, series in self.stored.items() if f'metric.type = "{t}"' in request.filter
+                 for ts in series]
+        return metric_service.ListTimeSeriesResponse(time_series=found)
 
     def series(self) -> list[Any]:
         """Every TimeSeries received, in order."""
