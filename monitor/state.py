@@ -81,13 +81,29 @@ def _replace_start(s: CheckState, at: float) -> CheckState:
     return s
 
 
-class MemoryStore:
-    def __init__(self) -> None:
-        self._data: dict[str, dict[str, Any]] = {}
-        self._lock = threading.Lock()
+class _ManyBased:
+    """What a store with an atomic `transact_many` gets from it (the memory and SQLite stores)."""
+
+    def transact_many(self, names: Iterable[str], fn: UpdateNamed) -> dict[str, CheckState]:
+        raise NotImplementedError
 
     def transact(self, check: str, fn: Update) -> CheckState:
         return self.transact_many([check], lambda _, s: fn(s))[check]
+
+    def mark_started(self, names: Iterable[str], at: float) -> None:
+        self.transact_many(names, _started(at))
+
+    def claim(self, names: Iterable[str], now: float, intervals: Mapping[str, float]) -> list[str]:
+        return list(self.transact_many(names, _claimer(now, intervals)))
+
+    def close(self) -> None:
+        pass
+
+
+class MemoryStore(_ManyBased):
+    def __init__(self) -> None:
+        self._data: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
 
     def transact_many(self, names: Iterable[str], fn: UpdateNamed) -> dict[str, CheckState]:
         out = {}
@@ -103,17 +119,8 @@ class MemoryStore:
         with self._lock:
             return {k: CheckState.from_dict(k, json.loads(json.dumps(v))) for k, v in self._data.items()}
 
-    def mark_started(self, names: Iterable[str], at: float) -> None:
-        self.transact_many(names, _started(at))
 
-    def claim(self, names: Iterable[str], now: float, intervals: Mapping[str, float]) -> list[str]:
-        return list(self.transact_many(names, _claimer(now, intervals)))
-
-    def close(self) -> None:
-        pass
-
-
-class SqliteStore:
+class SqliteStore(_ManyBased):
     """One row per check, the state as JSON. `sqlite:///rel/path.db` or `sqlite:////abs/path.db`.
 
     A file that cannot be created at startup (read-only disk, missing mount) does not keep the
@@ -149,9 +156,6 @@ class SqliteStore:
             yield
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"{self.path}: {exc}") from exc
-
-    def transact(self, check: str, fn: Update) -> CheckState:
-        return self.transact_many([check], lambda _, s: fn(s))[check]
 
     def transact_many(self, names: Iterable[str], fn: UpdateNamed) -> dict[str, CheckState]:
         """One transaction for all `names`, so a run costs one commit, not one per check."""
@@ -191,15 +195,6 @@ class SqliteStore:
             finally:
                 db.close()
         return {name: CheckState.from_dict(name, json.loads(data)) for name, data in rows}
-
-    def mark_started(self, names: Iterable[str], at: float) -> None:
-        self.transact_many(names, _started(at))
-
-    def claim(self, names: Iterable[str], now: float, intervals: Mapping[str, float]) -> list[str]:
-        return list(self.transact_many(names, _claimer(now, intervals)))
-
-    def close(self) -> None:
-        pass
 
 
 class FirestoreStore:
