@@ -118,8 +118,8 @@ checks:
     assert len(calls) == 4
     for call, report in zip(calls, reports, strict=True):
         assert received_series(call) == expected_series(report)
-        assert {ts.points[0].interval.end_time.isoformat().replace("+00:00", "Z")[:23]
-                for ts in call.time_series} == {report.finished_at[:23]}
+        assert {ts.points[0].interval.end_time.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+                for ts in call.time_series} == {report.finished_at}
     assert monitor.publisher.alert_states()["web"]["state"] == "ok"
 
 
