@@ -62,6 +62,16 @@ class HttpExpect:
 
 
 @dataclasses.dataclass(frozen=True)
+class Login:
+    url: str
+    method: str = "POST"
+    json: Any = None
+    headers: tuple[tuple[str, str], ...] = ()
+    token_field: str = "access_token"
+    timeout_s: float = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
 class HttpCheck(CheckBase):
     url: str
     method: str = "GET"
@@ -73,20 +83,11 @@ class HttpCheck(CheckBase):
     cert_min_days: float = 14.0
     max_body_bytes: int = 1 << 20
     expect: HttpExpect = HttpExpect()
+    login: Login | None = None  # a fresh token per probe, sent as Authorization: Bearer
 
     @property
     def target(self) -> str:
         return self.url
-
-
-@dataclasses.dataclass(frozen=True)
-class Login:
-    url: str
-    method: str = "POST"
-    json: Any = None
-    headers: tuple[tuple[str, str], ...] = ()
-    token_field: str = "access_token"
-    timeout_s: float = 10.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -262,6 +263,9 @@ def _http(f: Fields, common: dict[str, Any], d: Defaults, base: Path, secrets: s
     headers = _headers(f, "headers", secrets)
     if f.has("json") and not any(k.lower() == "content-type" for k, _ in headers):
         headers += (("Content-Type", "application/json"),)
+    login = _login(f, common, secrets)
+    if login and any(k.lower() == "authorization" for k, _ in headers):
+        raise f.error("login", "sends the token as Authorization: give login or headers.Authorization, not both")
     e = Fields(f.mapping("expect"), f.file, f.where, "expect.")
     status = e.get("status", [])
     if isinstance(status, int):
@@ -294,7 +298,7 @@ def _http(f: Fields, common: dict[str, Any], d: Defaults, base: Path, secrets: s
         ca_file=_ca_file(f, base),
         cert_min_days=f.number("cert_min_days", d.cert_min_days, lo=0, hi=3650),
         max_body_bytes=f.number("max_body_bytes", 1 << 20, lo=1, hi=1 << 30, integer=True),
-        expect=expect,
+        expect=expect, login=login,
     )
 
 
@@ -319,24 +323,30 @@ def _secret_json(value: Any, secrets: set[str]) -> None:
             _secret_json(v, secrets)
 
 
+def _login(f: Fields, common: dict[str, Any], secrets: set[str]) -> Login | None:
+    """The optional `login:` block: a request that mints a fresh token for this probe."""
+    if not f.has("login"):
+        return None
+    lf = Fields(f.mapping("login"), f.file, f.where, "login.")
+    login_json = lf.get("json", None)
+    _json_text(lf, "json", login_json)
+    _secret_json(login_json, secrets)
+    login = Login(
+        url=_url(lf, "url", ("http", "https"), secrets),
+        method=_method(lf, "POST"),
+        json=login_json,
+        headers=_headers(lf, "headers", secrets),
+        token_field=lf.str("token_field", "access_token"),
+        timeout_s=lf.number("timeout_s", min(10.0, common["timeout_s"]), lo=0.1, hi=600),
+    )
+    lf.done()
+    return login
+
+
 def _websocket(f: Fields, common: dict[str, Any], d: Defaults, base: Path,
                secrets: set[str]) -> WebSocketCheck:
     url = _url(f, "url", ("ws", "wss"), secrets)
-    login = None
-    if f.has("login"):
-        lf = Fields(f.mapping("login"), f.file, f.where, "login.")
-        login_json = lf.get("json", None)
-        _json_text(lf, "json", login_json)
-        _secret_json(login_json, secrets)
-        login = Login(
-            url=_url(lf, "url", ("http", "https"), secrets),
-            method=_method(lf, "POST"),
-            json=login_json,
-            headers=_headers(lf, "headers", secrets),
-            token_field=lf.str("token_field", "access_token"),
-            timeout_s=lf.number("timeout_s", min(10.0, common["timeout_s"]), lo=0.1, hi=600),
-        )
-        lf.done()
+    login = _login(f, common, secrets)
     ef = Fields(f.mapping("events"), f.file, f.where, "events.")
     events = Events(
         required=tuple(ef.str_list("required", list(Events.required), pattern=EVENT)),

@@ -43,6 +43,7 @@ FAULTS: dict[str, str] = {
     "ws_upgrade_401": "the upgrade is answered 401",
     "db_down": "/api/health/ready answers 503; /auth/health says unhealthy (still 200)",
     "auth_down": "every /auth route answers 503",
+    "auth_verify_invalid": "login still works, but /auth/verify rejects every token (401 {\"valid\": false})",
     "service_503": "every route answers 503, as when the container cannot import a module",
 }
 
@@ -136,7 +137,7 @@ class DemoTarget:
             return self._login(conn)
         if path == "/auth/verify":
             token = _bearer(request.headers)
-            valid = token in self.tokens
+            valid = token in self.tokens and "auth_verify_invalid" not in self.faults
             return _json(conn, 200 if valid else 401, {"valid": valid, "email": DEMO_EMAIL} if valid
                          else {"valid": False})
         return _json(conn, 404, {"detail": "Not Found"})

@@ -19,8 +19,8 @@ import pycurl
 
 from monitor.checks import SECRET_KEY, HttpCheck
 from monitor.diagnosis import diagnose
-from monitor.redact import CUT, clip
-from monitor.result import ProbeResult
+from monitor.redact import CUT, Redactor, clip
+from monitor.result import Failure, ProbeResult
 
 # libcurl error codes (curl/curl.h) → failure class (also used by the WebSocket probe's login).
 CURL_CLASS: dict[int, str] = {
@@ -141,19 +141,46 @@ def _easy(check: HttpCheck, hop: _Hop, body: _Body, timeout_s: float) -> pycurl.
 
 
 async def probe(check: HttpCheck) -> ProbeResult:
-    """Request `check.url` once on a fresh connection and judge the answer.
+    """Request `check.url` once on a fresh connection and judge the answer; with `login`, first mint
+    a token and send it as `Authorization: Bearer` (phase `login`, counted in the latency).
 
     Failure classes: dns, connect_refused, connect_timeout, tls, cert_expiring, unavailable, auth
-    (401/403), http_status, assertion, timeout.
+    (401/403, or a login that failed), http_status, assertion, timeout.
     """
     result = ProbeResult(check.name, "http", check.url)
-    hop = _Hop(check.url, check.method, check.body, check.headers)
+    if check.login is None:
+        return await _request(check, result, check.headers, check.timeout_s, None)
+    from probes.login import LoginFailed, fetch_token  # probes.login imports this module
+
+    started = time.perf_counter()
+    try:
+        token = await fetch_token(check.login, check.ca_file, min(check.login.timeout_s, check.timeout_s))
+    except LoginFailed as exc:
+        result.latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        result.phases_ms = {"login": result.latency_ms}
+        if exc.status:
+            result.details["login_status"] = exc.status
+        return result.fail(exc.cls, exc.message, diagnose(exc.cls, check.login.url))
+    login_ms = (time.perf_counter() - started) * 1000
+    headers = (*check.headers, ("Authorization", f"Bearer {token}"))
+    await _request(check, result, headers, check.timeout_s - login_ms / 1000, login_ms)
+    # The target may echo the token (a body snippet, a JSON value in a failure message).
+    redact = Redactor([token, urllib.parse.quote(token, safe="")])
+    result.details = redact.scrub(result.details)
+    if result.failure is not None:
+        result.failure = Failure(result.failure.cls, redact.text(result.failure.message))
+    return result
+
+
+async def _request(check: HttpCheck, result: ProbeResult, headers: tuple[tuple[str, str], ...],
+                   timeout_s: float, login_ms: float | None) -> ProbeResult:
+    hop = _Hop(check.url, check.method, check.body, headers)
     started, redirects = time.perf_counter(), 0
     while True:
         body = _Body(check.max_body_bytes)
         hop_started = time.perf_counter()
         # One deadline for the whole redirect chain.
-        curl = _easy(check, hop, body, check.timeout_s - (hop_started - started))
+        curl = _easy(check, hop, body, timeout_s - (hop_started - started))
         error: pycurl.error | None = None
         try:
             await _multi().add_handle(curl)
@@ -169,6 +196,9 @@ async def probe(check: HttpCheck) -> ProbeResult:
                 result.details["redirects"] = redirects
                 result.details["redirect_ms"] = round((hop_started - started) * 1000, 3)
                 result.latency_ms = (result.latency_ms or 0) + result.details["redirect_ms"]
+            if login_ms is not None:
+                result.phases_ms = {"login": round(login_ms, 3), **result.phases_ms}
+                result.latency_ms = (result.latency_ms or 0) + login_ms
             if error is not None and not (error.args[0] == pycurl.E_WRITE_ERROR and body.truncated):
                 return _transfer_error(check, curl, result, error, body)
             if next_hop is not None:

@@ -67,6 +67,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._send(200, b"a" * size, "text/plain")
         elif route == "/headers":
             self._send(200, json.dumps(dict(self.headers.items())).encode())
+        elif route == "/bearer":  # a target that leaks the bare token it was sent
+            token = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+            self._send(int(q.get("code", "200")), json.dumps({"token": token}).encode())
         elif route == "/redirect":
             self._send(302, b"", headers={"Location": q.get("to", "/ok")})
         elif route == "/loop":

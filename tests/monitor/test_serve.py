@@ -113,7 +113,8 @@ def test_demo_serves_live_results_and_shows_a_fault(tmp_path: Path) -> None:
         proc.wait_line(lambda x: '"logger":"synthmon.run"' in x)
         doc = _get(base + "/status")[1]
         assert {c["name"]: c["ok"] for c in doc["checks"]} == {
-            "backend-health": True, "backend-ready": True, "auth-health": True, "golden-path": True}
+            "backend-health": True, "backend-ready": True, "auth-health": True, "auth-verify": True,
+            "golden-path": True}
         urllib.request.urlopen(urllib.request.Request(target_url + "/_demo/fault?mode=service_503", method="POST"),
                                timeout=5).close()
         report = _get(base + "/probe?check=backend-health&check=golden-path")[1]

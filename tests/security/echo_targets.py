@@ -23,7 +23,8 @@ from monitor.demo import _ws_token
 class _EchoHandler(http.server.BaseHTTPRequestHandler):
     """`/echo/CODE`: answer CODE with every request header and the body, secret-looking headers
     first; `/cut/CODE?h=NAME&at=N` and `/json?h=NAME&at=N`: N filler characters, then header NAME
-    (in the body, or in the JSON field `status`), so that a length limit cuts through the value."""
+    (in the body, or in the JSON field `status`), so that a length limit cuts through the value;
+    `&bare=1` drops the value's `Bearer ` prefix."""
 
     protocol_version = "HTTP/1.1"
 
@@ -36,6 +37,8 @@ class _EchoHandler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         sent = self.rfile.read(length).decode(errors="replace") if length else ""
         value = self.headers.get(q.get("h", ""), "")
+        if "bare" in q:  # the token alone, without its "Bearer " (which a pattern would mask anyway)
+            value = value.removeprefix("Bearer ")
         filler = "x" * int(q.get("at", "0"))
         parts = url.path.strip("/").split("/")
         if parts[0] == "json":

@@ -156,6 +156,22 @@ def ws_checks(targets: dict[str, demo.DemoTarget], echo_ws: str, tls_ws: str, ca
     ]
 
 
+def http_login_checks(targets: dict[str, demo.DemoTarget], echo: str) -> list[dict]:
+    """HTTP checks that mint a token first; the echo target sends the token back, cut at a limit."""
+
+    def check(name: str, url: str, password: str = "${PROBE_PASSWORD}", **more: Any) -> dict[str, Any]:
+        login = {"url": targets["none"].http_url + "/auth/login", "headers": {"X-Login-Bypass": BYPASS},
+                 "json": {"email": demo.DEMO_EMAIL, "password": password}}
+        return {"name": name, "type": "http", "url": url, "login": login, **more}
+
+    return [
+        check("http-login-assertion-cut", f"{echo}/json?h=Authorization&bare=1&at=60", expect={"json": {"status": "ok"}}),
+        check("http-login-unavailable-cut", f"{echo}/cut/503?h=Authorization&bare=1&at=185"),
+        check("http-login-status-echo", f"{echo}/echo/404"),
+        check("http-login-auth", f"{echo}/echo/200", password="${PROBE_WRONG_PASSWORD}"),
+    ]
+
+
 def pg_checks(pg: PgServer, proxy_port: int, refused: int, hole: int) -> list[dict]:
     def dsn(password: str, port: int = pg.port, host: str = pg.host, dbname: str = pg.dbname) -> str:
         return f"postgresql://{DB_ROLE}:{password}@{host}:{port}/{dbname}?sslmode=disable"
@@ -184,6 +200,8 @@ EXPECTED = {
     "http-url-key": "unavailable", "http-dns": "dns", "http-refused": "connect_refused",
     "http-connect-timeout": ("connect_timeout", "connect_refused"), "http-timeout": "timeout", "http-tls": "tls",
     "http-cert-expiring": "cert_expiring",
+    "http-login-assertion-cut": "assertion", "http-login-unavailable-cut": "unavailable",
+    "http-login-status-echo": "http_status", "http-login-auth": "auth",
     "ws-ok-query": None, "ws-auth-login": "auth", "ws-login-unavailable": "unavailable", "ws-unavailable": "unavailable",
     "ws-auth-upgrade": "auth", "ws-auth-close": "auth", "ws-timeout": "ws_event_missing",
     "ws-event-missing": "ws_event_missing", "ws-event-order": "ws_event_order", "ws-agent-error": "agent_error",
@@ -228,6 +246,7 @@ def test_no_secret_in_any_output(tmp_path: Path, db_role: PgServer, pg_proxy: An
             tls_targets(tmp_path) as (tls_url, expiring_url, tls_ws, ca_file):
         refused = closed_port()
         checks = (http_checks(echo, tls_url, expiring_url, ca_file, refused, hole)
+                  + http_login_checks(demo_targets, echo)
                   + ws_checks(demo_targets, echo_ws.url, tls_ws, ca_file, refused)
                   + pg_checks(db_role, pg_proxy.port, refused, hole))
         doc = {"location": "test-secrets", "run_timeout_s": 15,
