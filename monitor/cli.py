@@ -49,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "validate":
             cfg = _load(args.config)
+            config_mod.check_dsns(cfg)
             print(f"{cfg.path}: ok, {len(cfg.checks)} checks ({', '.join(cfg.check_names)})")
             return EXIT_OK
         if args.command == "probe":
@@ -72,6 +73,7 @@ def _probe(args: argparse.Namespace) -> int:
     from monitor.redact import Redactor
 
     cfg = _load(args.config)
+    config_mod.check_dsns(cfg)
     # stdout carries only the report; logs go to stderr.
     logs.setup(sys.stderr, logging.WARNING, redact=Redactor(cfg.secrets))
     monitor = Monitor(cfg)

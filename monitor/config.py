@@ -148,6 +148,28 @@ def loads(text: str, name: str = "<config>", environ: Mapping[str, str] | None =
                   frozenset(s for s in secrets if len(s) >= 4))
 
 
+def check_dsns(cfg: Config) -> None:
+    """Raise ConfigError for a postgres `dsn` that libpq cannot parse.
+
+    Not part of `load`: parsing needs psycopg (~175 ms of import, paid on every Cloud Run cold
+    start), so `synthmon validate` and `synthmon probe` call it and the service finds such a DSN
+    when the check runs (class `internal`). libpq's own message is not repeated: it may quote part
+    of the password.
+    """
+    dsns = [(i, c) for i, c in enumerate(cfg.checks) if isinstance(c, checks_mod.PostgresCheck) and c.dsn]
+    if not dsns:
+        return
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    for i, check in dsns:
+        try:
+            conninfo_to_dict(check.dsn)
+        except psycopg.Error:
+            raise ConfigError(cfg.path, f'checks[{i}] "{check.name}"', "dsn",
+                              "libpq cannot parse it: check the quoting, the option names and the URL syntax") from None
+
+
 class EnvStr(str):
     """A value that is exactly one `${VAR}`: numeric and boolean fields may read it as such."""
 

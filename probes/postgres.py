@@ -66,7 +66,8 @@ async def probe(check: PostgresCheck) -> ProbeResult:
         params = _params(check, conninfo_to_dict(check.dsn) if check.dsn else {})
     except psycopg.ProgrammingError:
         # The libpq message may quote part of the DSN, so it is not repeated.
-        return result.fail("internal", "the configured dsn could not be parsed by libpq",
+        return result.fail("internal", "the configured dsn could not be parsed by libpq "
+                                       "(`synthmon validate` says which check)",
                            diagnose("internal", check.target))
     connector = None
     if check.vpc_connector:

@@ -84,6 +84,24 @@ def test_validate_ok(tmp_path: pathlib.Path, target: Server, capsys: pytest.Capt
     assert capsys.readouterr().out.strip() == f"{cfg}: ok, 2 checks (api, down)"
 
 
+@pytest.mark.parametrize("dsn", ["host=db port=5432 bogus_option=1 password=Hunter2-dsn-secret",
+                                 "host='db password=Hunter2-dsn-secret",
+                                 "postgresql://probe:Hunter2-dsn-secret@db/app?no_such_param=1"])
+def test_validate_and_probe_reject_a_dsn_libpq_cannot_parse(tmp_path: pathlib.Path, dsn: str,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """A DSN the YAML accepts but libpq cannot parse is a located config error (exit 2), before any
+    probe runs, and the message never quotes the DSN."""
+    cfg = tmp_path / "synthmon.yaml"
+    cfg.write_text(yaml.safe_dump({"checks": [{"name": "web", "type": "http", "url": "http://127.0.0.1:9/"},
+                                              {"name": "db", "type": "postgres", "dsn": dsn}]}))
+    for command in (["validate"], ["probe", "--no-publish"]):
+        assert main([*command, "--config", str(cfg)]) == 2
+        out = capsys.readouterr()
+        assert out.out == ""
+        assert out.err == (f'synthmon: {cfg}: checks[1] "db": dsn: libpq cannot parse it: check the quoting, '
+                           "the option names and the URL syntax\n")
+
+
 def test_python_m_monitor_is_the_cli(tmp_path: pathlib.Path, target: Server) -> None:
     """`python -m monitor` and $SYNTHMON_CONFIG work as the console script does."""
     cfg = write_config(tmp_path, target, failing=True)
