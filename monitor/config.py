@@ -156,17 +156,18 @@ def check_dsns(cfg: Config) -> None:
     when the check runs (class `internal`). libpq's own message is not repeated: it may quote part
     of the password.
     """
-    dsns = [(i, c) for i, c in enumerate(cfg.checks) if isinstance(c, checks_mod.PostgresCheck) and c.dsn]
+    dsns = [(i, c.name, c.dsn) for i, c in enumerate(cfg.checks)
+            if isinstance(c, checks_mod.PostgresCheck) and c.dsn]
     if not dsns:
         return
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
-    for i, check in dsns:
+    for i, name, dsn in dsns:
         try:
-            conninfo_to_dict(check.dsn)
+            conninfo_to_dict(dsn)
         except psycopg.Error:
-            raise ConfigError(cfg.path, f'checks[{i}] "{check.name}"', "dsn",
+            raise ConfigError(cfg.path, f'checks[{i}] "{name}"', "dsn",
                               "libpq cannot parse it: check the quoting, the option names and the URL syntax") from None
 
 
