@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from monitor import checkparse
 from monitor import checks as checks_mod
 from monitor.checks import Check, Defaults
 from monitor.fields import Fields
@@ -131,14 +132,14 @@ def loads(text: str, name: str = "<config>", environ: Mapping[str, str] | None =
     location = top.str("location", "local")
     run_timeout_s = top.number("run_timeout_s", 50.0, lo=1, hi=3600)
     sinks = _sinks(top.mapping("sinks"), name)
-    defaults = checks_mod.parse_defaults(top.mapping("defaults"), name)
+    defaults = checkparse.parse_defaults(top.mapping("defaults"), name)
     raw_checks = top.list("checks", [])
     maintenance_raw = top.list("maintenance", [])
     top.done()
     parsed: list[Check] = []
     seen: set[str] = set()
     for i, item in enumerate(raw_checks):
-        check = checks_mod.parse_check(item, i, name, defaults, base_dir or Path("."), secrets)
+        check = checkparse.parse_check(item, i, name, defaults, base_dir or Path("."), secrets)
         if check.name in seen:
             raise ConfigError(name, f'checks[{i}] "{check.name}"', "name", "duplicate check name")
         seen.add(check.name)
