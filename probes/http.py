@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import ssl
 import time
 import urllib.parse
@@ -19,8 +18,9 @@ import pycurl
 
 from monitor.checks import SECRET_KEY, HttpCheck
 from monitor.diagnosis import diagnose
-from monitor.redact import CUT, Redactor, clip
+from monitor.redact import CUT, Redactor
 from monitor.result import Failure, ProbeResult
+from probes.http_expect import body_problem
 
 # libcurl error codes (curl/curl.h) → failure class (also used by the WebSocket probe's login).
 CURL_CLASS: dict[int, str] = {
@@ -281,16 +281,9 @@ def _judge(check: HttpCheck, curl: pycurl.Curl, result: ProbeResult, body: _Body
         cls = "unavailable" if status in (502, 503, 504) else "auth" if status in (401, 403) else "http_status"
         reason = _REASONS.get(status, "")
         return _fail(result, check, cls, f"HTTP {status} {reason}".strip())
-    if expect.body_contains is not None and expect.body_contains not in text:
-        return _fail(result, check, "assertion", f"body does not contain {expect.body_contains!r}")
-    if expect.body_not_contains is not None and expect.body_not_contains in text:
-        return _fail(result, check, "assertion", f"body contains {expect.body_not_contains!r}")
-    if expect.body_regex is not None and not expect.body_regex.search(text):
-        return _fail(result, check, "assertion", f"body does not match /{expect.body_regex.pattern}/")
-    if expect.json:
-        problem = _json_mismatch(text, expect.json)
-        if problem:
-            return _fail(result, check, "assertion", problem)
+    problem = body_problem(expect, text)
+    if problem:
+        return _fail(result, check, "assertion", problem)
     if expect.max_latency_ms is not None and (result.latency_ms or 0) > expect.max_latency_ms:
         return _fail(result, check, "assertion",
                      f"latency {result.latency_ms:.0f} ms over max_latency_ms {expect.max_latency_ms:g}")
@@ -301,37 +294,6 @@ def _judge(check: HttpCheck, curl: pycurl.Curl, result: ProbeResult, body: _Body
 
 def _fail(result: ProbeResult, check: HttpCheck, cls: str, message: str) -> None:
     result.fail(cls, message, diagnose(cls, check.url))
-
-
-_MISSING = object()
-
-
-def _json_mismatch(text: str, expected: tuple[tuple[str, Any], ...]) -> str | None:
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        return "body is not JSON"
-    except RecursionError:  # json.loads recurses per nesting level: "[" * 100000 is a valid prefix
-        return "body is not JSON (nested too deeply)"
-    for path, want in expected:
-        got = _dig(doc, path)
-        if got is _MISSING:
-            return f"JSON path {path} not found"
-        if got != want:
-            return f"JSON path {path} is {clip(json.dumps(got), 80)}, expected {clip(json.dumps(want), 80)}"
-    return None
-
-
-def _dig(doc: Any, path: str) -> Any:
-    for part in path.split("."):
-        if isinstance(doc, dict) and part in doc:
-            doc = doc[part]
-        elif isinstance(doc, list) and part.lstrip("-").isdecimal() and -len(doc) <= int(part) < len(doc):
-            # isdecimal, not isdigit: "²" is a digit that int() rejects
-            doc = doc[int(part)]
-        else:
-            return _MISSING
-    return doc
 
 
 def _cert_days_left(curl: pycurl.Curl) -> float | None:
