@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint bench postgres checkov clean
+.PHONY: install run test lint bench image-test postgres checkov clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ run: install
 
 bench: install postgres
 	$(PY) bench/run.py
+
+# By hand, as root: build the Dockerfile with podman and run the image against the demo target.
+image-test: install
+	$(PY) tests/image/build_and_run.py
 
 clean:
 	rm -rf $(VENV) .venv-checkov .synthmon .pytest_cache build dist *.egg-info
