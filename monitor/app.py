@@ -6,8 +6,12 @@ accepts only configured check names, and anything else is a 400 before any probe
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
+import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -28,6 +32,7 @@ PROBE_PARAMS = ("check", "publish")
 MAX_QUERY_BYTES = 2048
 MAX_CHECK_PARAMS = 32
 MAX_BODY_BYTES = 64 * 1024  # no route reads a body; a large one is refused before anything runs
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}")
 
 
 class Service:
@@ -150,8 +155,36 @@ def _guard() -> Any:
     return body, status
 
 
+def caller(headers: Any) -> str | None:
+    """Who called, for the log only: the `email` claim of the Google ID token that Cloud Run IAM
+    verified. Cloud Run passes that token on with its signature removed, so it is read here, never
+    verified, and never used for a decision. `X-Serverless-Authorization` first: when both headers
+    are sent, it is the one Cloud Run checks."""
+    for header in ("X-Serverless-Authorization", "Authorization"):
+        value = headers.get(header, "")
+        parts = value[7:].strip().split(".") if value[:7].lower() == "bearer " else []
+        if len(parts) != 3:
+            continue
+        try:
+            claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        except (ValueError, binascii.Error):
+            continue
+        email = claims.get("email") if isinstance(claims, dict) else None
+        if isinstance(email, str) and _EMAIL.fullmatch(email):
+            return email
+    return None
+
+
+def _log_request(trigger: str, report: RunReport, publish: bool) -> None:
+    who = caller(request.headers)
+    log.info("%s by %s: run %s, %d checks%s", trigger, who or "an unidentified caller", report.run_id,
+             len(report.results) + len(report.skipped), "" if publish else " (dry run)",
+             extra={"run_id": report.run_id, "caller": who})
+
+
 def run() -> Any:
     report = _service().run(None, trigger="POST /run", scheduled=True, publish=True)
+    _log_request("POST /run", report, True)
     return jsonify(report.to_dict())
 
 
@@ -163,6 +196,7 @@ def probe() -> Any:
     except _Rejected as exc:
         return _error(400, str(exc), valid_checks=list(valid))
     report = service.run(names, trigger=f"{request.method} /probe", publish=publish)
+    _log_request(f"{request.method} /probe", report, publish)
     return jsonify(report.to_dict())
 
 

@@ -9,7 +9,7 @@ import sys
 from typing import IO, Any
 
 _SEVERITY = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARNING", "ERROR": "ERROR", "CRITICAL": "CRITICAL"}
-_EXTRA_FIELDS = ("run_id", "check", "report", "alert", "series", "abandoned")
+_EXTRA_FIELDS = ("run_id", "check", "report", "alert", "series", "abandoned", "caller")
 
 
 class JsonFormatter(logging.Formatter):

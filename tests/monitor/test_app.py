@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -197,6 +199,34 @@ def test_token_guards_every_route_but_healthz(cfg: config_mod.Config, target: Ta
     other = client.get("/status", headers={"X-Synthmon-Token": "s3cret-token",
                                            "Authorization": "Bearer google-id-token"})
     assert other.status_code == 200
+
+
+def id_token(claims: dict) -> str:
+    """A Google ID token as Cloud Run passes it on: header and claims, signature removed."""
+    def part(doc: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(doc).encode()).rstrip(b"=").decode()
+    return f"{part({'alg': 'RS256', 'kid': 'k1'})}.{part(claims)}.SIGNATURE_REMOVED_BY_GOOGLE"
+
+
+def test_the_log_names_who_called_probe_and_run(client, target: Target, caplog: pytest.LogCaptureFixture) -> None:
+    """/probe and /run log the caller's email from the IAM-checked ID token (X-Serverless-Authorization
+    first), never the token; an absent or malformed token is an unidentified caller."""
+    target.release.set()
+    oncall = id_token({"email": "oncall@example.com", "aud": "https://synthmon.run.app"})
+    scheduler = id_token({"email": "scheduler@p.iam.gserviceaccount.com"})
+    caplog.set_level(logging.INFO, logger="synthmon.app")
+    r = client.get("/probe?check=web&publish=0", headers={"X-Serverless-Authorization": f"Bearer {oncall}",
+                                                          "Authorization": f"Bearer {scheduler}"})
+    assert r.status_code == 200
+    client.post("/run", headers={"Authorization": f"Bearer {scheduler}"})
+    client.get("/probe?check=web", headers={"Authorization": "Bearer not.a-jwt"})
+    client.get("/probe?check=web", headers={"Authorization": "Bearer " + id_token({"email": "x\n@evil"})})
+    records = [rec for rec in caplog.records if rec.name == "synthmon.app"]
+    assert [rec.caller for rec in records] == [  # type: ignore[attr-defined]
+        "oncall@example.com", "scheduler@p.iam.gserviceaccount.com", None, None]
+    assert records[0].getMessage() == f"GET /probe by oncall@example.com: run {r.json['run_id']}, 1 checks (dry run)"
+    assert records[2].getMessage().startswith("GET /probe by an unidentified caller: run ")
+    assert not any(oncall in rec.getMessage() or scheduler in rec.getMessage() for rec in records)
 
 
 def test_openapi_describes_exactly_the_routes(client) -> None:
