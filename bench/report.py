@@ -111,11 +111,11 @@ def _throughput(t: dict[str, Any] | None) -> list[str]:
     out = ["", f"### CPU and throughput: {t['n']} probes at concurrency {t['concurrency']}, fresh connection each "
                f"({t['batches']} batches)", "",
            "| prober | scheme | CPU ms / probe | probes/s | wall s | peak RSS MiB | ok |", "|---|---|---|---|---|---|---|"]
-    for who in ("synthmon", "blackbox"):
+    for who, label in (("synthmon", "synthmon"), ("pycurl", "bare pycurl (reference)"), ("blackbox", "blackbox")):
         for scheme in ("http", "https"):
             x = t.get(f"{who}_{scheme}")
             if x:
-                out.append(f"| {who} | {scheme.upper()} | {fig(x['cpu_ms_per_probe'], 3)} | {fig(x['probes_per_s'], 0)} "
+                out.append(f"| {label} | {scheme.upper()} | {fig(x['cpu_ms_per_probe'], 3)} | {fig(x['probes_per_s'], 0)} "
                            f"| {fig(x['wall_s'])} | {x['peak_rss_mib']:.1f} | {min(x['ok'])}/{x['n']} |")
     return out
 

@@ -1,4 +1,5 @@
-"""CPU per probe and throughput: N fresh-connection probes at concurrency C, synthmon vs blackbox_exporter.
+"""CPU per probe and throughput: N fresh-connection probes at concurrency C, synthmon vs blackbox_exporter,
+with a bare libcurl multi loop in Python (no synthmon code) as the reference for what libcurl itself costs.
 
 synthmon's probes run in a child process (`python -m bench.throughput URL N C CA BATCHES`) that
 times each batch with `time.process_time` (all threads of the process) and reports its peak RSS;
@@ -23,18 +24,47 @@ from bench.target import Target
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _synthmon_batches(url: str, n: int, concurrency: int, ca_file: str, batches: int) -> dict[str, Any]:
+def _bare_pycurl(url: str, ca_file: str) -> Any:
+    """The reference: one fresh-connection GET on libcurl's multi interface and nothing else (no
+    phases, no judging, no result), with the probe's TLS verification."""
+    import io
+    import types
+
+    import pycurl
+
+    multis: dict[Any, Any] = {}
+
+    async def get(_check: Any) -> Any:
+        multi = multis.setdefault(asyncio.get_running_loop(), pycurl.AsyncCurlMulti())
+        curl, body = pycurl.Curl(), io.BytesIO()
+        for opt, value in ((pycurl.URL, url), (pycurl.CAINFO, ca_file), (pycurl.WRITEDATA, body),
+                           (pycurl.FRESH_CONNECT, 1), (pycurl.FORBID_REUSE, 1), (pycurl.NOSIGNAL, 1)):
+            curl.setopt(opt, value)
+        try:
+            await multi.add_handle(curl)
+            ok = curl.getinfo(pycurl.RESPONSE_CODE) == 200
+        except pycurl.error:
+            ok = False
+        curl.close()
+        return types.SimpleNamespace(ok=ok)
+
+    return get
+
+
+def _synthmon_batches(url: str, n: int, concurrency: int, ca_file: str, batches: int,
+                      prober: str = "synthmon") -> dict[str, Any]:
     from bench.configs import http_fleet, make_config
     from probes import http as http_probe
 
     checks = make_config(http_fleet([url] * n, ca_file), defaults={"timeout_s": 30}).checks
+    probe = http_probe.probe if prober == "synthmon" else _bare_pycurl(url, ca_file)
 
     async def batch(subset: Any) -> list[Any]:
         gate = asyncio.Semaphore(concurrency)
 
         async def one(check: Any) -> Any:
             async with gate:
-                return await http_probe.probe(check)
+                return await probe(check)
 
         return await asyncio.gather(*(one(c) for c in subset))
 
@@ -53,9 +83,11 @@ def _synthmon_batches(url: str, n: int, concurrency: int, ca_file: str, batches:
     return {"runs": runs, "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
 
 
-def synthmon(target: Target, scheme: str, n: int, concurrency: int, batches: int) -> dict[str, Any]:
+def synthmon(target: Target, scheme: str, n: int, concurrency: int, batches: int,
+             prober: str = "synthmon") -> dict[str, Any]:
     out = subprocess.run([sys.executable, "-m", "bench.throughput", target.url(scheme), str(n), str(concurrency),
-                          target.ca_file, str(batches)], capture_output=True, text=True, cwd=ROOT, check=True)
+                          target.ca_file, str(batches), prober], capture_output=True, text=True, cwd=ROOT,
+                         check=True)
     return _figures(json.loads(out.stdout), n)
 
 
@@ -88,11 +120,12 @@ def run(target: Target, bb: blackbox.Blackbox | None, n: int, concurrency: int, 
     out: dict[str, Any] = {"n": n, "concurrency": concurrency, "batches": batches}
     for scheme in ("http", "https"):
         out[f"synthmon_{scheme}"] = synthmon(target, scheme, n, concurrency, batches)
+        out[f"pycurl_{scheme}"] = synthmon(target, scheme, n, concurrency, batches, prober="pycurl")
         if bb is not None:
             out[f"blackbox_{scheme}"] = peer(bb, target, scheme, n, concurrency, batches)
     return out
 
 
 if __name__ == "__main__":
-    url, n, concurrency, ca_file, batches = sys.argv[1:6]
-    print(json.dumps(_synthmon_batches(url, int(n), int(concurrency), ca_file, int(batches))))
+    url, n, concurrency, ca_file, batches, prober = sys.argv[1:7]
+    print(json.dumps(_synthmon_batches(url, int(n), int(concurrency), ca_file, int(batches), prober)))
