@@ -19,20 +19,6 @@ from probes import http as http_probe
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[demo.DemoTarget]:
-    target = demo.start(spacing_s=0.002)
-    yield target
-    target.stop()
-
-
-@pytest.fixture()
-def target(server: demo.DemoTarget) -> Iterator[demo.DemoTarget]:
-    server.set_fault()
-    yield server
-    server.set_fault()
-
-
-@pytest.fixture(scope="module")
 def echo() -> Iterator[Server]:
     with serving() as s:
         yield s

@@ -24,20 +24,6 @@ from probes import websocket as websocket_probe
 FIVE = list(demo.FIVE_EVENTS)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[demo.DemoTarget]:
-    target = demo.start(spacing_s=0.002)
-    yield target
-    target.stop()
-
-
-@pytest.fixture()
-def target(server: demo.DemoTarget) -> Iterator[demo.DemoTarget]:
-    server.set_fault()
-    yield server
-    server.set_fault()
-
-
 def make_check(target: demo.DemoTarget, *, ws_url: str | None = None, login: Any = "demo",
                **overrides: Any) -> WebSocketCheck:
     """A golden-path check against `target`; `login=None` opens the socket without logging in."""
