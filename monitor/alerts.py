@@ -14,7 +14,7 @@ import dataclasses
 import datetime as dt
 from typing import Any, Protocol
 
-from monitor.result import ProbeResult
+from probes.result import ProbeResult
 
 OK, FIRING = "ok", "firing"
 

@@ -20,10 +20,10 @@ from typing import Any
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from monitor.checks import NAME
 from monitor.config import Config
 from monitor.pipeline import Monitor
-from monitor.result import RunReport
+from probes.checks import NAME
+from probes.result import RunReport
 
 log = logging.getLogger("synthmon.app")
 
@@ -103,7 +103,7 @@ def from_env() -> Flask:
 
     from monitor import config as config_mod
     from monitor import logs
-    from monitor.redact import Redactor
+    from probes.redact import Redactor
 
     config = config_mod.load(config_mod.default_path())
     token = os.environ.get("SYNTHMON_API_TOKEN") or None

@@ -1,4 +1,4 @@
-"""Parse and validate the `checks:` entries of synthmon.yaml into the dataclasses of monitor.checks.
+"""Parse and validate the `checks:` entries of synthmon.yaml into the dataclasses of probes.checks.
 
 Every error names the file, the check and the field (monitor.fields); values that are secrets
 (credential headers and query parameters, login bodies, DSN passwords) are collected on the way.
@@ -12,7 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from monitor.checks import (
+from monitor.fields import Fields
+from probes.checks import (
     EVENT,
     NAME,
     SECRET_KEY,
@@ -27,9 +28,9 @@ from monitor.checks import (
     Login,
     PostgresCheck,
     PostgresExpect,
+    Slo,
     WebSocketCheck,
 )
-from monitor.fields import Fields
 
 
 def parse_defaults(raw: Any, file: str) -> Defaults:
@@ -37,7 +38,9 @@ def parse_defaults(raw: Any, file: str) -> Defaults:
     d = Defaults(
         timeout_s=f.number("timeout_s", 10.0, lo=0.1, hi=3600),
         interval_s=f.number("interval_s", 60.0, lo=1, hi=86400),
-        failure_threshold=f.number("failure_threshold", 2, lo=1, hi=100, integer=True),
+        retries=f.number("retries", 1, lo=0, hi=5, integer=True),
+        retry_delay_s=f.number("retry_delay_s", 5.0, lo=0, hi=600),
+        failure_threshold=f.number("failure_threshold", 1, lo=1, hi=100, integer=True),
         success_threshold=f.number("success_threshold", 1, lo=1, hi=100, integer=True),
         renotify_s=f.number("renotify_s", 3600.0, lo=0, hi=7 * 86400),
         severity=f.str("severity", "critical", choices=SEVERITIES),
@@ -64,10 +67,25 @@ def parse_check(raw: Any, i: int, file: str, d: Defaults, base: Path, secrets: s
         success_threshold=f.number("success_threshold", d.success_threshold, lo=1, hi=100, integer=True),
         renotify_s=f.number("renotify_s", d.renotify_s, lo=0, hi=7 * 86400),
         severity=f.str("severity", d.severity, choices=SEVERITIES),
+        retries=f.number("retries", d.retries, lo=0, hi=5, integer=True),
+        retry_delay_s=f.number("retry_delay_s", d.retry_delay_s, lo=0, hi=600),
+        depends_on=tuple(f.str_list("depends_on", [])),
+        degraded_latency_ms=f.number("degraded_latency_ms", None, lo=0, hi=3_600_000),
+        slo=_slo(f),
     )
     check = _PARSERS[kind](f, common, d, base, secrets)
     f.done()
     return check
+
+
+def _slo(f: Fields) -> Slo | None:
+    if not f.has("slo"):
+        return None
+    sf = Fields(f.mapping("slo"), f.file, f.where, "slo.")
+    slo = Slo(objective=sf.number("objective", lo=0.5, hi=0.99999),
+              window_days=sf.number("window_days", 28, lo=1, hi=90, integer=True))
+    sf.done()
+    return slo
 
 
 def _url(f: Fields, key: str, schemes: tuple[str, ...], secrets: set[str]) -> str:
@@ -257,7 +275,7 @@ def _websocket(f: Fields, common: dict[str, Any], d: Defaults, base: Path,
 
 def _postgres(f: Fields, common: dict[str, Any], d: Defaults, base: Path,
               secrets: set[str]) -> PostgresCheck:
-    from monitor.redact import dsn_password
+    from probes.redact import dsn_password
 
     dsn = f.opt_str("dsn")
     host = f.opt_str("host")

@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _probe(args: argparse.Namespace) -> int:
     from monitor.pipeline import Monitor
-    from monitor.redact import Redactor
+    from probes.redact import Redactor
 
     cfg = _load(args.config)
     config_mod.check_dsns(cfg)

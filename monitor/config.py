@@ -16,9 +16,9 @@ from typing import Any
 import yaml
 
 from monitor import checkparse
-from monitor import checks as checks_mod
-from monitor.checks import Check, Defaults
 from monitor.fields import Fields
+from probes import checks as checks_mod
+from probes.checks import Check, Defaults
 
 _VAR = re.compile(r"\$(\$)?\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 # `${VAR}` is swapped for this token before YAML parsing (so that `{email: ${PROBE_USER}}` is valid
@@ -50,6 +50,15 @@ class Sinks:
     results_file: str = ".synthmon/results.jsonl"
     alerts_file: str = ".synthmon/alerts.jsonl"
     job: str = "synthmon"
+    history_days: int = 30  # how long results are kept for /status, /history and report
+
+
+@dataclasses.dataclass(frozen=True)
+class Alerting:
+    """Multi-region alerting: a check pages as `global` only when failing in >= quorum locations."""
+
+    quorum: int | None = None  # None: a majority of `locations` (1 for a single location)
+    locations: tuple[str, ...] = ()  # every location that writes to the shared state store
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,12 +76,20 @@ class MaintenanceWindow:
 class Config:
     path: str
     location: str
-    run_timeout_s: float
+    run_timeout_s: float | None  # optional bound on a run; every check's budget_s fits in it
     sinks: Sinks
     defaults: Defaults
     checks: tuple[Check, ...]
     maintenance: tuple[MaintenanceWindow, ...] = ()
     secrets: frozenset[str] = frozenset()
+    alerting: Alerting = Alerting()
+
+    @property
+    def run_bound_s(self) -> float:
+        """How long a run's checks may take: `run_timeout_s`, else the longest check budget."""
+        if self.run_timeout_s is not None:
+            return self.run_timeout_s
+        return max((c.budget_s for c in self.checks), default=10.0)
 
     def check(self, name: str) -> Check:
         for c in self.checks:
@@ -130,11 +147,12 @@ def loads(text: str, name: str = "<config>", environ: Mapping[str, str] | None =
         raise ConfigError(name, "", "", "invalid YAML: recursive alias or nested too deeply") from None
     top = Fields(raw, name, "", "")
     location = top.str("location", "local")
-    run_timeout_s = top.number("run_timeout_s", 50.0, lo=1, hi=3600)
+    run_timeout_s = top.number("run_timeout_s", None, lo=1, hi=3600)
     sinks = _sinks(top.mapping("sinks"), name)
     defaults = checkparse.parse_defaults(top.mapping("defaults"), name)
     raw_checks = top.list("checks", [])
     maintenance_raw = top.list("maintenance", [])
+    alerting = _alerting(top.mapping("alerting"), name)
     top.done()
     parsed: list[Check] = []
     seen: set[str] = set()
@@ -145,8 +163,57 @@ def loads(text: str, name: str = "<config>", environ: Mapping[str, str] | None =
         seen.add(check.name)
         parsed.append(check)
     windows = tuple(_window(w, i, name, seen) for i, w in enumerate(maintenance_raw))
+    _check_relations(parsed, name, run_timeout_s)
     return Config(name, location, run_timeout_s, sinks, defaults, tuple(parsed), windows,
-                  frozenset(s for s in secrets if len(s) >= 4))
+                  frozenset(s for s in secrets if len(s) >= 4), alerting)
+
+
+def _alerting(raw: Mapping[str, Any], file: str) -> Alerting:
+    f = Fields(raw, file, "", "alerting.")
+    quorum = f.number("quorum", None, lo=1, hi=50, integer=True)
+    locations = tuple(f.str_list("locations", []))
+    f.done()
+    return Alerting(quorum, locations)
+
+
+def _check_relations(checks: list[Check], file: str, run_timeout_s: float | None) -> None:
+    """What only the whole list can tell: run_timeout_s fits every check, depends_on names
+    configured checks and has no cycle."""
+    names = {c.name for c in checks}
+    for i, c in enumerate(checks):
+        where = f'checks[{i}] "{c.name}"'
+        # The first attempt and the retry delays must fit; a retry gets what is left of the bound.
+        needed = c.timeout_s + c.retries * c.retry_delay_s
+        if run_timeout_s is not None and needed > run_timeout_s:
+            raise ConfigError(file, where, "timeout_s",
+                              f"{c.timeout_s:g} s plus {c.retries} x retry_delay_s {c.retry_delay_s:g} s is "
+                              f"{needed:g} s, longer than run_timeout_s {run_timeout_s:g}")
+        for dep in c.depends_on:
+            if dep not in names:
+                raise ConfigError(file, where, "depends_on", f"unknown check {dep!r}")
+            if dep == c.name:
+                raise ConfigError(file, where, "depends_on", "a check cannot depend on itself")
+    graph = {c.name: c.depends_on for c in checks}
+    for i, c in enumerate(checks):
+        path = _cycle(c.name, graph)
+        if path:
+            raise ConfigError(file, f'checks[{i}] "{c.name}"', "depends_on",
+                              "dependency cycle: " + " -> ".join(path))
+
+
+def _cycle(start: str, graph: Mapping[str, tuple[str, ...]]) -> list[str]:
+    """A depends_on path from `start` back to itself, or [] when there is none."""
+    stack: list[tuple[str, list[str]]] = [(dep, [start, dep]) for dep in graph.get(start, ())]
+    seen: set[str] = set()
+    while stack:
+        node, path = stack.pop()
+        if node == start:
+            return path
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.extend((dep, [*path, dep]) for dep in graph.get(node, ()))
+    return []
 
 
 def check_dsns(cfg: Config) -> None:
@@ -233,6 +300,7 @@ def _sinks(raw: Mapping[str, Any], file: str) -> Sinks:
     results_file = f.str("results_file", ".synthmon/results.jsonl")
     alerts_file = f.str("alerts_file", ".synthmon/alerts.jsonl")
     job = f.str("job", "synthmon")
+    history_days = f.number("history_days", 30, lo=1, hi=400, integer=True)
     f.done()
     if not (state.startswith("sqlite:///") or state.startswith("firestore://") or state == "memory://"):
         raise ConfigError(file, "", "sinks.state",
@@ -240,7 +308,8 @@ def _sinks(raw: Mapping[str, Any], file: str) -> Sinks:
     needs_project = "cloud_monitoring" in metrics or "pubsub" in alerts or state.startswith("firestore://")
     if needs_project and not project_id:
         raise ConfigError(file, "", "sinks.project_id", "required by cloud_monitoring, pubsub or firestore")
-    return Sinks(tuple(metrics), tuple(alerts), project_id, alert_topic, state, results_file, alerts_file, job)
+    return Sinks(tuple(metrics), tuple(alerts), project_id, alert_topic, state, results_file, alerts_file, job,
+                 history_days)
 
 
 def _window(raw: Any, i: int, file: str, names: set[str]) -> MaintenanceWindow:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.checks import NAME
-from monitor.result import FAILURE_CLASSES
+from probes.checks import NAME
+from probes.result import FAILURE_CLASSES
 
 _NUM_OR_NULL = {"type": ["number", "null"]}
 _STR_OR_NULL = {"type": ["string", "null"]}

@@ -18,12 +18,12 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from monitor.checks import Check
 from monitor.config import Config
-from monitor.redact import Redactor
-from monitor.result import ProbeResult, RunReport
 from monitor.runner import run_check
 from probes import registry
+from probes.checks import Check
+from probes.redact import Redactor
+from probes.result import ProbeResult, RunReport
 
 log = logging.getLogger("synthmon.run")
 
@@ -148,7 +148,7 @@ class Monitor:
         loop = self._ensure_loop()
         probes = self.probes if self.probes is not None else registry({c.type for c in checks})
         futures = [asyncio.run_coroutine_threadsafe(run_check(c, probes[c.type]), loop) for c in checks]
-        done, _ = concurrent.futures.wait(futures, timeout=None if wait_all else self.config.run_timeout_s)
+        done, _ = concurrent.futures.wait(futures, timeout=None if wait_all else self.config.run_bound_s)
         results: list[ProbeResult] = []
         late: set[str] = set()
         for check, future in zip(checks, futures, strict=True):
@@ -182,7 +182,7 @@ class Monitor:
                 if publish:
                     self.published[result.name] = result
             if publish:
-                self.publisher.publish(report, deadline=time.monotonic() + min(30.0, self.config.run_timeout_s))
+                self.publisher.publish(report, deadline=time.monotonic() + min(30.0, self.config.run_bound_s))
             log.info("late result of %s (run %s): %s", result.name, report.run_id, "ok" if result.ok else "failed",
                      extra={"run_id": report.run_id, "report": report.to_dict()})
         finally:
@@ -223,14 +223,14 @@ class Monitor:
     def _publish_deadline(self, started_mono: float) -> float:
         """Sinks get what is left of the run deadline; when the checks used all of it, a tenth more
         (at most 5 s), so a run with every sink down still ends within 1.1 x run_timeout_s."""
-        timeout_s = self.config.run_timeout_s
+        timeout_s = self.config.run_bound_s
         return max(started_mono + timeout_s, time.monotonic() + min(5.0, timeout_s / 10))
 
     def _scrub(self, r: ProbeResult) -> None:
         r.target = self.redactor.text(r.target)
         r.details = self.redactor.scrub(r.details)
         if r.failure is not None:
-            from monitor.result import Failure
+            from probes.result import Failure
 
             r.failure = Failure(r.failure.cls, self.redactor.text(r.failure.message))
         if r.diagnosis:

@@ -20,10 +20,10 @@ from typing import Any, Protocol, TypeVar
 
 from monitor import alerts
 from monitor.config import Config
-from monitor.result import RunReport
 from monitor.sinks.local import ResultsFile
 from monitor.state import StateStore, StoreError, open_store
 from monitor.state import last_starts as stored_starts
+from probes.result import RunReport
 
 log = logging.getLogger("synthmon.publish")
 T = TypeVar("T")
@@ -55,7 +55,7 @@ class Publisher:
         self.config, self.store, self.clock = config, store, clock
         self.metric_sinks, self.alert_sinks = list(metric_sinks), list(alert_sinks)
         # A claim outlives any run that could still be sending it.
-        self.lease_s = max(60.0, 2 * config.run_timeout_s)
+        self.lease_s = max(60.0, 2 * config.run_bound_s)
         self._store_failed_at: float | None = None
 
     def publish(self, report: RunReport, *, deadline: float) -> None:

@@ -12,9 +12,9 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from monitor.checks import Check
-from monitor.diagnosis import diagnose
-from monitor.result import ProbeResult
+from probes.checks import Check
+from probes.diagnosis import diagnose
+from probes.result import ProbeResult
 
 log = logging.getLogger("synthmon.runner")
 # A probe enforces check.timeout_s itself and reports the precise phase; the runner's hard stop

@@ -60,7 +60,7 @@ def scheduler(service: Any, every_s: float, stop: threading.Event) -> threading.
 def _worker_app(config: Config, every_s: float | None) -> Any:
     from monitor import logs
     from monitor.app import EXTENSION, create_app
-    from monitor.redact import Redactor
+    from probes.redact import Redactor
 
     token = os.environ.get("SYNTHMON_API_TOKEN") or None
     logs.setup(sys.stdout, logging.INFO, redact=Redactor(set(config.secrets) | ({token} if token else set())))

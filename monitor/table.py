@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from monitor.result import RunReport
+from probes.result import RunReport
 
 
 def render(report: RunReport) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from monitor.metrics import BY_NAME, NAMESPACE, RESOURCE_TYPE, Metric
-from monitor.result import ProbeResult, RunReport
+from probes.result import ProbeResult, RunReport
 
 MAX_SERIES_PER_CALL = 200  # CreateTimeSeries limit
 MAX_EVENTS = 20  # event labels per check, when the check's configured events are unknown

@@ -6,7 +6,7 @@ import importlib
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from monitor.result import ProbeResult
+from probes.result import ProbeResult
 
 ProbeFn = Callable[[Any], Awaitable[ProbeResult]]
 

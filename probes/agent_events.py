@@ -10,8 +10,8 @@ import collections
 import json
 from typing import Any
 
-from monitor.checks import Events
-from monitor.redact import clip
+from probes.checks import Events
+from probes.redact import clip
 
 # Keepalive and bookkeeping frames: never events, only counted.
 KEEPALIVE = frozenset({"ping", "pong", "heartbeat", "ack"})

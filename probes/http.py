@@ -6,7 +6,6 @@ certificate that does not expire within `cert_min_days`.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import ssl
 import time
@@ -16,43 +15,16 @@ from typing import Any
 import certifi
 import pycurl
 
-from monitor.checks import SECRET_KEY, HttpCheck
-from monitor.diagnosis import diagnose
-from monitor.redact import CUT, Redactor
-from monitor.result import Failure, ProbeResult
+from probes.checks import SECRET_KEY, HttpCheck
+from probes.curl import CURL_CLASS
+from probes.curl import multi as _multi
+from probes.diagnosis import diagnose
 from probes.http_expect import body_problem
+from probes.login import LoginFailed, fetch_token
+from probes.redact import CUT, Redactor
+from probes.result import Failure, ProbeResult
 
-# libcurl error codes (curl/curl.h) → failure class (also used by the WebSocket probe's login).
-CURL_CLASS: dict[int, str] = {
-    pycurl.E_COULDNT_RESOLVE_HOST: "dns",
-    pycurl.E_COULDNT_RESOLVE_PROXY: "dns",
-    pycurl.E_COULDNT_CONNECT: "connect_refused",
-    pycurl.E_GOT_NOTHING: "connect_refused",
-    pycurl.E_SSL_CONNECT_ERROR: "tls",
-    pycurl.E_PEER_FAILED_VERIFICATION: "tls",
-    pycurl.E_SSL_CERTPROBLEM: "tls",
-    pycurl.E_SSL_CIPHER: "tls",
-    pycurl.E_SSL_CACERT_BADFILE: "tls",
-    pycurl.E_SSL_ISSUER_ERROR: "tls",
-    pycurl.E_UNSUPPORTED_PROTOCOL: "http_status",
-    pycurl.E_BAD_CONTENT_ENCODING: "assertion",
-    pycurl.E_PARTIAL_FILE: "assertion",
-}
 _SNIPPET_BYTES = 200
-# A plain dict, pruned of closed loops: an AsyncCurlMulti holds its loop, so a WeakKeyDictionary
-# entry would never die and every `asyncio.run` would leak a multi handle and its buffers.
-_multis: dict[asyncio.AbstractEventLoop, Any] = {}
-
-
-def _multi() -> Any:
-    """One AsyncCurlMulti per event loop: libcurl drives every probe's sockets on that loop."""
-    loop = asyncio.get_running_loop()
-    multi = _multis.get(loop)
-    if multi is None:
-        for old in [lp for lp in _multis if lp.is_closed()]:
-            del _multis[old]
-        multi = _multis[loop] = pycurl.AsyncCurlMulti()
-    return multi
 
 
 class _Body:
@@ -150,7 +122,6 @@ async def probe(check: HttpCheck) -> ProbeResult:
     result = ProbeResult(check.name, "http", check.url)
     if check.login is None:
         return await _request(check, result, check.headers, check.timeout_s, None)
-    from probes.login import LoginFailed, fetch_token  # probes.login imports this module
 
     started = time.perf_counter()
     try:

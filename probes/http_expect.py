@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from monitor.checks import HttpExpect
-from monitor.redact import clip
+from probes.checks import HttpExpect
+from probes.redact import clip
 
 
 def body_problem(expect: HttpExpect, text: str) -> str | None:

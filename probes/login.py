@@ -15,12 +15,12 @@ from typing import Any
 import certifi
 import pycurl
 
-from monitor.checks import Login
-from probes import http as http_probe
+from probes.checks import Login
+from probes.curl import CURL_CLASS
 
 MAX_BODY_BYTES = 1 << 16
 # As the HTTP probe, except that a broken connection during login is simply a failed login attempt.
-_CURL_CLASS: dict[int, str] = {**http_probe.CURL_CLASS, pycurl.E_RECV_ERROR: "connect_refused",
+_CURL_CLASS: dict[int, str] = {**CURL_CLASS, pycurl.E_RECV_ERROR: "connect_refused",
                                pycurl.E_SEND_ERROR: "connect_refused"}
 
 

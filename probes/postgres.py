@@ -8,13 +8,14 @@ import re
 import socket
 import statistics
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from monitor.checks import PostgresCheck
-from monitor.diagnosis import diagnose
-from monitor.redact import Redactor, clip, dsn_password
-from monitor.result import ProbeResult
 from probes import neterrors, vpc_connector
+from probes.checks import PostgresCheck
+from probes.diagnosis import diagnose
+from probes.redact import Redactor, clip, dsn_password
+from probes.result import ProbeResult
 
 if TYPE_CHECKING:
     import psycopg
@@ -41,7 +42,7 @@ _CONNECT_ERRORS: tuple[tuple[str, str | None, re.Pattern[str]], ...] = tuple(
 )
 
 
-async def probe(check: PostgresCheck) -> ProbeResult:
+async def probe(check: PostgresCheck, *, monitoring_client: Callable[[], Any] | None = None) -> ProbeResult:
     """Connect, time `SELECT 1` round trips and the canary query; returns within `check.timeout_s`.
 
     Phases: `connect` (TCP or unix socket connect), `auth` (TLS, startup and authentication),
@@ -52,7 +53,8 @@ async def probe(check: PostgresCheck) -> ProbeResult:
     deadline), `assertion` (canary rows or latency), `vpc_latency` (the round trip is
     over `vpc_latency_threshold_ms`, also when that slowness is what made a later step time out).
     With `check.vpc_connector`, `details.connector` holds the connector's own metrics, read
-    alongside and never changing the failure class.
+    alongside through a client from `monitoring_client` (the caller's) and never changing the
+    failure class.
     """
     # Imported here: psycopg costs ~175 ms of import that processes without a postgres check skip.
     import psycopg
@@ -70,8 +72,11 @@ async def probe(check: PostgresCheck) -> ProbeResult:
                                        "(`synthmon validate` says which check)",
                            diagnose("internal", check.target))
     connector = None
-    if check.vpc_connector:
-        connector = asyncio.create_task(vpc_connector.read(check.vpc_connector, timeout_s=check.timeout_s))
+    if check.vpc_connector and monitoring_client is None:
+        result.details["connector"] = {"error": "no Cloud Monitoring client was given to the probe"}
+    elif check.vpc_connector and monitoring_client is not None:
+        connector = asyncio.create_task(vpc_connector.read(check.vpc_connector, timeout_s=check.timeout_s,
+                                                           client_factory=monitoring_client))
     conn = None
     try:
         conn = await _open(check, params, result, deadline, redact)

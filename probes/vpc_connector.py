@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
+from collections.abc import Callable
 from typing import Any
 
-from monitor.redact import clip
+from probes.redact import clip
 
 # (details key, metric type); both are on the `vpc_access_connector` monitored resource.
 METRICS = (("instances", "vpcaccess.googleapis.com/connector/instances"),
@@ -15,21 +15,20 @@ METRICS = (("instances", "vpcaccess.googleapis.com/connector/instances"),
 WINDOW_S = 300  # both metrics are sampled every 60 s; a saturated connector shows within this
 
 
-async def read(connector: str, *, timeout_s: float) -> dict[str, Any]:
+async def read(connector: str, *, timeout_s: float, client_factory: Callable[[], Any]) -> dict[str, Any]:
     """`{"instances": 3, "cpu_utilization": 0.95}` for `projects/P/locations/R/connectors/N`.
 
     The latest point of each metric in the last 5 minutes (CPU is a distribution over the
     connector's instances: its mean); None when the metric has no point. Returns within `timeout_s`.
+    `client_factory` builds a `MetricServiceClient` (the caller decides credentials and endpoint);
+    the client is closed after the read.
     """
     from google.api_core import exceptions
     from google.auth.exceptions import GoogleAuthError
 
-    # The same switch as the Cloud Monitoring sink (DESIGN.md "Emulator convention"); read here as
-    # the Google client libraries read PUBSUB_EMULATOR_HOST themselves.
-    emulator_host = os.environ.get("MONITORING_EMULATOR_HOST") or None
     try:
         async with asyncio.timeout(timeout_s):
-            return await asyncio.to_thread(_read, connector, time.monotonic() + timeout_s, emulator_host)
+            return await asyncio.to_thread(_read, connector, time.monotonic() + timeout_s, client_factory)
     except TimeoutError:
         return {"error": f"Cloud Monitoring did not answer within {timeout_s:g} s"}
     except exceptions.GoogleAPICallError as exc:
@@ -38,11 +37,9 @@ async def read(connector: str, *, timeout_s: float) -> dict[str, Any]:
         return {"error": clip(f"Cloud Monitoring: no usable credentials: {exc}", 200)}
 
 
-def _read(connector: str, deadline: float, emulator_host: str | None) -> dict[str, Any]:
+def _read(connector: str, deadline: float, client_factory: Callable[[], Any]) -> dict[str, Any]:
     """Blocking: one ListTimeSeries per metric, each bounded by what is left of `deadline`."""
     from google.cloud import monitoring_v3
-
-    from monitor.sinks.cloud_monitoring import make_client
 
     _, project, _, location, _, name = connector.split("/")
     resource = (f'resource.type = "vpc_access_connector" AND resource.labels.project_id = "{project}" '
@@ -50,7 +47,7 @@ def _read(connector: str, deadline: float, emulator_host: str | None) -> dict[st
     now = time.time()
     interval = monitoring_v3.TimeInterval(end_time={"seconds": int(now) + 1},
                                           start_time={"seconds": int(now) - WINDOW_S})
-    client = make_client(emulator_host)
+    client = client_factory()
     try:
         found: dict[str, Any] = {}
         for key, metric_type in METRICS:

@@ -18,13 +18,13 @@ import certifi
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from monitor.checks import WebSocketCheck
-from monitor.diagnosis import diagnose
-from monitor.redact import Redactor
-from monitor.result import ProbeResult
 from probes import neterrors
 from probes.agent_events import EventMatcher, hello_ids, parse_frame, render_message
+from probes.checks import WebSocketCheck
+from probes.diagnosis import diagnose
 from probes.login import LoginFailed, fetch_token
+from probes.redact import Redactor
+from probes.result import ProbeResult
 
 DEFAULT_SEND: dict[str, Any] = {"type": "user_message", "payload": {
     "content": "synthetic probe: reply with OK", "thread_id": "{thread_id}", "run_id": "{run_id}"}}

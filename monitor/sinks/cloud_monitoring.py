@@ -17,7 +17,7 @@ from typing import Any
 
 from monitor import timeseries
 from monitor.metrics import METRICS
-from monitor.result import RunReport
+from probes.result import RunReport
 
 log = logging.getLogger("synthmon.sinks.cloud_monitoring")
 BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 4.0)

@@ -6,7 +6,7 @@ import json
 import logging
 from pathlib import Path
 
-from monitor.result import RunReport
+from probes.result import RunReport
 
 log = logging.getLogger("synthmon.sinks.local")
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from monitor import timeseries
 from monitor.metrics import METRICS
-from monitor.result import ProbeResult
+from probes.result import ProbeResult
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

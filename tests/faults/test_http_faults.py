@@ -12,9 +12,9 @@ import faulty_http as fh
 import pytest
 from servers import make_check
 
-from monitor.result import ProbeResult
 from monitor.runner import run_checks
 from probes import http as http_probe
+from probes.result import ProbeResult
 
 TIMEOUT_S = 1.0
 SLACK_S = 0.5  # the probe's own deadline handling; the runner's hard stop would be at +1 s

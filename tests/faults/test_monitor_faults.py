@@ -28,8 +28,8 @@ from monitor.app import create_app
 from monitor.config import loads
 from monitor.pipeline import Monitor
 from monitor.publish import build_publisher
-from monitor.result import ProbeResult, RunReport
 from monitor.sinks.pubsub import PubSubSink
+from probes.result import ProbeResult, RunReport
 
 MARGIN_S = 1.0  # thread joins and the last store transaction after the deadline
 

@@ -20,10 +20,10 @@ import pytest
 from pgserver import SUPERUSER, SUPERUSER_PASSWORD, PgServer
 from servers import make_check, make_config
 
-from monitor.result import ProbeResult
 from monitor.runner import run_checks
 from probes import postgres as postgres_probe
 from probes import registry
+from probes.result import ProbeResult
 
 TIMEOUT_S = 1.5
 SLACK_S = 0.5  # the probe's own deadline handling; the runner's hard stop would be at +1 s

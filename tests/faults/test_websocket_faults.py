@@ -12,11 +12,11 @@ import faulty_ws
 import pytest
 from servers import make_check, make_config, serving
 
-from monitor.result import ProbeResult
 from monitor.runner import run_checks
 from probes import registry
 from probes import websocket as websocket_probe
 from probes.agent_events import parse_frame
+from probes.result import ProbeResult
 
 TIMEOUT_S = 2.0
 FIRST_EVENT_S = 1.0

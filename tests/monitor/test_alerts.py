@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor import alerts
-from monitor.result import ProbeResult
+from probes.result import ProbeResult
 
 
 @dataclasses.dataclass(frozen=True)

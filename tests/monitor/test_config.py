@@ -7,8 +7,8 @@ import pathlib
 import pytest
 
 from monitor import config as config_mod
-from monitor.checks import HttpCheck, PostgresCheck, WebSocketCheck
 from monitor.config import ConfigError
+from probes.checks import HttpCheck, PostgresCheck, WebSocketCheck
 
 DATA = pathlib.Path(__file__).parent / "testdata"
 INVALID = sorted(DATA.glob("invalid-*.yml"))
@@ -49,7 +49,7 @@ checks:
     assert chat.events.first_event_timeout_s == 30 and chat.token_in == "subprotocol"
     assert isinstance(db, PostgresCheck) and db.samples == 5 and db.vpc_latency_threshold_ms == 100
     assert db.target == "postgres://10.0.0.3:5432/app"
-    assert cfg.location == "europe-west1" and cfg.run_timeout_s == 50
+    assert cfg.location == "europe-west1" and cfg.run_timeout_s is None  # optional: no bound unless set
     assert cfg.sinks.metrics == ("local",) and cfg.sinks.state.startswith("sqlite:///")
 
 
@@ -77,7 +77,7 @@ checks:
 
 def test_load_names_the_file(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "synthmon.yaml"
-    path.write_text("checks:\n  - {name: api, type: http, url: 'http://127.0.0.1/', retries: 3}\n")
+    path.write_text("checks:\n  - {name: api, type: http, url: 'http://127.0.0.1/', retry: 3}\n")
     with pytest.raises(ConfigError, match=r"synthmon\.yaml: checks\[0\] \"api\": retries: unknown key$"):
         config_mod.load(path, {})
     with pytest.raises(ConfigError, match="cannot read"):
@@ -93,7 +93,7 @@ def test_design_example_loads() -> None:
     golden = cfg.checks[1]
     assert isinstance(golden, WebSocketCheck) and golden.login is not None
     assert golden.login.json == {"email": "probe@example.test", "password": "pw: {x}"}
-    assert golden.timeout_s == 120 > cfg.run_timeout_s  # it outlives the run and finishes in the background
+    assert golden.timeout_s == 120 and golden.retries == 1 and cfg.run_timeout_s == 180  # it fits the bound
     assert "pw: {x}" in cfg.secrets
 
 

@@ -10,7 +10,7 @@ from servers import make_config, serving
 
 from monitor import timeseries
 from monitor.pipeline import Monitor
-from monitor.result import RunReport
+from probes.result import RunReport
 
 
 def _wait_for(predicate, timeout_s: float = 10.0) -> bool:  # type: ignore[no-untyped-def]

@@ -16,8 +16,8 @@ from fakes.pubsub_backend import PROJECT
 from monitor.config import loads
 from monitor.pipeline import Monitor
 from monitor.publish import Publisher, build_publisher
-from monitor.result import ProbeResult, RunReport
 from monitor.state import MemoryStore
+from probes.result import ProbeResult, RunReport
 
 P = "custom.googleapis.com/synthmon/"
 

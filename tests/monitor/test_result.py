@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.result import FAILURE_CLASSES, ProbeResult, RunReport
+from probes.result import FAILURE_CLASSES, ProbeResult, RunReport
 
 
 def test_failure_is_null_exactly_when_ok() -> None:

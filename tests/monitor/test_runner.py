@@ -8,9 +8,9 @@ from typing import Any
 
 from servers import make_config, serving
 
-from monitor.result import ProbeResult
 from monitor.runner import run_checks
 from probes import http as http_probe
+from probes.result import ProbeResult
 
 
 def test_fifty_slow_checks_run_concurrently() -> None:

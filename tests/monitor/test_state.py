@@ -12,7 +12,7 @@ import pytest
 from monitor import alerts, state
 from monitor.config import loads
 from monitor.publish import Publisher
-from monitor.result import ProbeResult, RunReport
+from probes.result import ProbeResult, RunReport
 
 CONFIG = """
 location: test

@@ -8,7 +8,7 @@ from google.api import metric_pb2
 
 from monitor import timeseries
 from monitor.config import loads
-from monitor.result import ProbeResult, RunReport
+from probes.result import ProbeResult, RunReport
 
 CONFIG = loads("""
 checks:

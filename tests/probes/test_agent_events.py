@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-from monitor.checks import Events
 from probes.agent_events import (
     MAX_EVENTS_KEPT,
     EventMatcher,
@@ -13,6 +12,7 @@ from probes.agent_events import (
     parse_frame,
     render_message,
 )
+from probes.checks import Events
 
 FIVE = ("agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed")
 STRICT = Events(required=FIVE, ordered=True, tools_balanced=True, answer_field="final_response")

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from servers import Server, Tls, blackhole, closed_port, make_check, serving
 
-from monitor.result import ProbeResult
 from probes import http as http_probe
+from probes.result import ProbeResult
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from monitor.checks import HttpExpect
+from probes.checks import HttpExpect
 from probes.http_expect import body_problem
 
 DOC = '{"status": "healthy", "checks": {"postgresql": {"status": "ok"}}, "items": [1, {"id": "b"}]}'

@@ -14,8 +14,8 @@ import pytest
 from servers import Server, make_check, serving
 
 from monitor import demo
-from monitor.result import ProbeResult
 from probes import http as http_probe
+from probes.result import ProbeResult
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from monitor.checks import PostgresCheck
 from monitor.config import loads
 from probes import postgres as postgres_probe
+from probes.checks import PostgresCheck
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -302,7 +302,7 @@ def test_dsn_of_another_scheme_is_a_config_error():
 
 def test_slow_tcp_connect_blames_network_on_timeout():
     """Without a finished SELECT 1, a TCP connect over the threshold is the network evidence."""
-    from monitor.result import ProbeResult
+    from probes.result import ProbeResult
 
     check = make_check(host="db.example", vpc_latency_threshold_ms=100)
     slow = ProbeResult("db", "postgres", check.target, phases_ms={"connect": 900.0})

@@ -16,10 +16,10 @@ import trustme
 import yaml
 
 from monitor import demo
-from monitor.checks import WebSocketCheck
 from monitor.config import loads
-from monitor.result import ProbeResult
 from probes import websocket as websocket_probe
+from probes.checks import WebSocketCheck
+from probes.result import ProbeResult
 
 FIVE = list(demo.FIVE_EVENTS)
 

@@ -27,9 +27,9 @@ from monitor import cli, demo, logs, timeseries
 from monitor import config as config_mod
 from monitor.app import create_app
 from monitor.pipeline import Monitor
-from monitor.redact import CUT, Redactor, clip
 from monitor.sinks import prometheus
 from monitor.table import render
+from probes.redact import CUT, Redactor, clip
 
 pytestmark = pytest.mark.timeout(120)
 

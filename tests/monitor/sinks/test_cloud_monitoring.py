@@ -11,9 +11,9 @@ from fakes.metric_service import FakeMetricService
 
 from monitor import timeseries
 from monitor.metrics import METRICS
-from monitor.result import ProbeResult, RunReport
 from monitor.sinks import cloud_monitoring
 from monitor.sinks.cloud_monitoring import CloudMonitoringSink
+from probes.result import ProbeResult, RunReport
 
 
 @pytest.fixture

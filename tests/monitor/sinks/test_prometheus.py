@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.result import ProbeResult
 from monitor.sinks.prometheus import render
+from probes.result import ProbeResult
 
 
 def test_render_latest_results() -> None:

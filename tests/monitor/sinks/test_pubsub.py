@@ -11,9 +11,9 @@ from fakes.pubsub_backend import PROJECT
 from monitor import alerts
 from monitor.config import loads
 from monitor.publish import Publisher
-from monitor.result import ProbeResult, RunReport
 from monitor.sinks.pubsub import PubSubSink
 from monitor.state import MemoryStore
+from probes.result import ProbeResult, RunReport
 
 BODY = {"check": "golden-path", "state": "firing", "severity": "critical", "failure_class": "ws_event_missing",
         "message": "agent_completed not received within 120 s", "diagnosis": "the agent never finished",

@@ -3,28 +3,35 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 from typing import Any
 
-# Most specific first; DESIGN.md "Probe result" is the contract.
-FAILURE_CLASSES: tuple[str, ...] = (
-    "dns",
-    "connect_refused",
-    "connect_timeout",
-    "tls",
-    "cert_expiring",
-    "unavailable",
-    "http_status",
-    "assertion",
-    "timeout",
-    "auth",
-    "ws_closed",
-    "ws_event_missing",
-    "ws_event_order",
-    "agent_error",
-    "db_error",
-    "vpc_latency",
-    "internal",
-)
+from probes.diagnosis import diagnose
+
+
+class FailureClass(enum.StrEnum):
+    """The closed set of failure classes, most specific first (the order is the tie-break)."""
+
+    DNS = "dns"
+    CONNECT_REFUSED = "connect_refused"
+    CONNECT_TIMEOUT = "connect_timeout"
+    TLS = "tls"
+    CERT_EXPIRING = "cert_expiring"
+    UNAVAILABLE = "unavailable"
+    HTTP_STATUS = "http_status"
+    ASSERTION = "assertion"
+    TIMEOUT = "timeout"
+    AUTH = "auth"
+    WS_CLOSED = "ws_closed"
+    WS_EVENT_MISSING = "ws_event_missing"
+    WS_EVENT_ORDER = "ws_event_order"
+    AGENT_ERROR = "agent_error"
+    DB_ERROR = "db_error"
+    VPC_LATENCY = "vpc_latency"
+    INTERNAL = "internal"
+
+
+FAILURE_CLASSES: tuple[str, ...] = tuple(c.value for c in FailureClass)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,8 +66,6 @@ class ProbeResult:
         """Mark failed with `cls` unless an earlier (more decisive) failure is already recorded.
         Every failure carries a diagnosis: the class's generic one when none is given."""
         if self.failure is None:
-            from monitor.diagnosis import diagnose
-
             self.ok = False
             self.failure = Failure(cls, message)
             self.diagnosis = diagnosis or diagnose(cls, self.target)

@@ -1,4 +1,4 @@
-"""The check types of synthmon.yaml as frozen dataclasses (parsed and validated by monitor.checkparse)."""
+"""The check types of synthmon.yaml as frozen dataclasses (the service parses and validates them)."""
 
 from __future__ import annotations
 
@@ -23,11 +23,21 @@ SECRET_PARAM = re.compile(rf"{SECRET_KEY.pattern}|^(key|sig|signature|x-goog-sig
 class Defaults:
     timeout_s: float = 10.0
     interval_s: float = 60.0
-    failure_threshold: int = 2
+    retries: int = 1
+    retry_delay_s: float = 5.0
+    failure_threshold: int = 1
     success_threshold: int = 1
     renotify_s: float = 3600.0
     severity: str = "critical"
     cert_min_days: float = 14.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Slo:
+    """An availability objective over a rolling window (Terraform SLO, burn-rate alerts, /status budget)."""
+
+    objective: float  # e.g. 0.995
+    window_days: int = 28
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,10 +50,21 @@ class CheckBase:
     success_threshold: int
     renotify_s: float
     severity: str
+    # Keyword-only, so that the subclasses' own required fields may follow.
+    retries: int = dataclasses.field(default=1, kw_only=True)  # probed again this often before it fails
+    retry_delay_s: float = dataclasses.field(default=5.0, kw_only=True)
+    depends_on: tuple[str, ...] = dataclasses.field(default=(), kw_only=True)
+    degraded_latency_ms: float | None = dataclasses.field(default=None, kw_only=True)
+    slo: Slo | None = dataclasses.field(default=None, kw_only=True)
 
     @property
     def target(self) -> str:
         raise NotImplementedError
+
+    @property
+    def budget_s(self) -> float:
+        """The longest this check can take with its retries: what a run and its lease must allow."""
+        return (self.retries + 1) * self.timeout_s + self.retries * self.retry_delay_s
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,7 +164,7 @@ class PostgresCheck(CheckBase):
     def target(self) -> str:
         """Where it connects, without credentials: postgres://host:port/dbname."""
         if self.dsn:
-            from monitor.redact import dsn_target
+            from probes.redact import dsn_target
 
             return dsn_target(self.dsn)
         return f"postgres://{self.host}:{self.port}/{self.dbname or ''}"
