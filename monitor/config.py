@@ -51,6 +51,7 @@ class Sinks:
     alerts_file: str = ".synthmon/alerts.jsonl"
     job: str = "synthmon"
     history_days: int = 30  # how long results are kept for /status, /history and report
+    history: str | None = None  # store URL like `state`; None: beside the state store
 
 
 @dataclasses.dataclass(frozen=True)

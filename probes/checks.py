@@ -101,6 +101,8 @@ class HttpCheck(CheckBase):
     expect: HttpExpect = HttpExpect()
     login: Login | None = None  # a fresh token per probe, sent as Authorization: Bearer
 
+    cloud_trace_context: bool = False  # also send x-cloud-trace-context (older Google backends)
+
     @property
     def target(self) -> str:
         return self.url
@@ -132,6 +134,8 @@ class WebSocketCheck(CheckBase):
     send: Any = None
     events: Events = Events()
     max_frame_bytes: int = 1 << 20
+
+    cloud_trace_context: bool = False  # also send x-cloud-trace-context (older Google backends)
 
     @property
     def target(self) -> str:
@@ -170,4 +174,29 @@ class PostgresCheck(CheckBase):
         return f"postgres://{self.host}:{self.port}/{self.dbname or ''}"
 
 
-Check = HttpCheck | WebSocketCheck | PostgresCheck
+DNS_RECORDS = ("A", "AAAA", "CNAME", "TXT", "NS", "CAA")
+
+
+@dataclasses.dataclass(frozen=True)
+class DnsExpect:
+    contains: tuple[str, ...] = ()  # every one of these must be among the answers
+    equals: tuple[str, ...] | None = None  # the answers, as a set, must be exactly these
+    min_answers: int = 1
+    max_latency_ms: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class DnsCheck(CheckBase):
+    """A resolver probe: one query for `record` of `host`, through `nameserver` or the system resolver."""
+
+    host: str
+    record: str = "A"
+    nameserver: str | None = None  # host[:port]; None: the system resolver (/etc/resolv.conf)
+    expect: DnsExpect = DnsExpect()
+
+    @property
+    def target(self) -> str:
+        return f"dns://{self.nameserver or ''}/{self.host}?type={self.record}"
+
+
+Check = HttpCheck | WebSocketCheck | PostgresCheck | DnsCheck
