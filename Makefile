@@ -33,6 +33,7 @@ checkov: .venv-checkov/bin/checkov
 lint: install
 	$(PY) -m ruff check monitor probes tests bench
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 test: install postgres checkov lint
 	$(PY) -m pytest -q

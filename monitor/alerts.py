@@ -50,6 +50,8 @@ class CheckState:
     fired_at: str | None = None
     last_notified: float | None = None  # epoch seconds of the latest firing/renotify message
     last_start: float | None = None  # epoch seconds of the last scheduled start (interval_s)
+    lease_until: float | None = None  # epoch seconds: a run is probing the check until then
+    lease_owner: str | None = None  # the run_id holding the lease
     last_run_id: str | None = None
     # Messages not yet delivered: {"id", "body", "sinks": [names still to send to], "claimed_by",
     # "claimed_at"}. A message leaves only once every alert sink took it.

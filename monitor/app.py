@@ -21,7 +21,7 @@ from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from monitor.config import Config
-from monitor.pipeline import Monitor
+from monitor.pipeline import Monitor, ShuttingDown
 from probes.checks import NAME
 from probes.result import RunReport
 
@@ -62,12 +62,8 @@ class Service:
         """Runs in progress: trigger, requested checks and seconds since they started."""
         now = time.monotonic()
         with self._lock:
-            runs = [{"trigger": a["trigger"], "checks": a["checks"], "running_s": round(now - a["started"], 1)}
+            return [{"trigger": a["trigger"], "checks": a["checks"], "running_s": round(now - a["started"], 1)}
                     for a in self._active.values()]
-        # Checks that outlived their run's deadline, still going after /run answered.
-        runs += [{"trigger": "background", "checks": [name], "running_s": round(running_s, 1)}
-                 for name, running_s in sorted(self.monitor.background().items())]
-        return runs
 
     def authorized(self, headers: Any) -> bool:
         if self.token is None:
@@ -240,6 +236,12 @@ def _http_error(exc: HTTPException) -> Any:
     return body, status
 
 
+def _shutting_down(exc: ShuttingDown) -> Any:
+    # Ctrl-C or SIGINT: the checks in flight were cancelled; say so instead of a 500 with a traceback.
+    log.warning("%s %s: %s", request.method, request.path, exc)
+    return _error(503, f"synthmon is shutting down: {exc}")
+
+
 def _internal(exc: Exception) -> Any:
     # Flask's last resort: the run could not happen at all (DESIGN.md: 5xx only then).
     log.exception("request %s %s failed", request.method, request.path)
@@ -255,4 +257,5 @@ def _routes(app: Flask) -> None:
     app.add_url_rule("/metrics", view_func=metrics, methods=["GET"])
     app.add_url_rule("/openapi.json", view_func=openapi, methods=["GET"])
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(ShuttingDown, _shutting_down)
     app.register_error_handler(Exception, _internal)

@@ -84,7 +84,7 @@ def _probe(args: argparse.Namespace) -> int:
               f"(configured: {', '.join(cfg.check_names)})", file=sys.stderr)
         return EXIT_USAGE
     try:
-        report = monitor.run(names, publish=not args.no_publish, wait_all=True)
+        report = monitor.run(names, publish=not args.no_publish)
     finally:
         monitor.close()
     if args.format == "json":

@@ -76,6 +76,21 @@ def _watch_shutdown(service: Any, grace_s: float) -> None:
     timer.start()
 
 
+def worker_int(worker: Any) -> None:
+    """SIGINT or SIGQUIT (Ctrl-C sends SIGINT to the whole process group): stop at once. The checks
+    in flight are cancelled, so their requests answer 503 and the request threads end, instead of
+    the interpreter waiting for them at exit until the arbiter kills the worker."""
+    service = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("synthmon")
+    if service is None or getattr(worker, "_synthmon_quitting", False):
+        return  # the arbiter's SIGQUIT may follow the terminal's SIGINT
+    worker._synthmon_quitting = True
+    active = service.active()
+    logging.getLogger("synthmon.shutdown").warning(
+        "interrupted: cancelling %d run(s) in progress%s", len(active),
+        "".join(f"; {a['trigger']} ({', '.join(a['checks'])})" for a in active))
+    service.monitor.close()
+
+
 def worker_exit(server: Any, worker: Any) -> None:
     """Close the monitor's clients once the worker's runs are over: a Pub/Sub publisher left
     running keeps retrying on its own threads. Undelivered alerts stay in the store's outbox."""

@@ -21,8 +21,7 @@ from typing import Any, Protocol, TypeVar
 from monitor import alerts
 from monitor.config import Config
 from monitor.sinks.local import ResultsFile
-from monitor.state import StateStore, StoreError, open_store
-from monitor.state import last_starts as stored_starts
+from monitor.state import LeaseRequest, StateStore, StoreError, open_store, release
 from probes.result import RunReport
 
 log = logging.getLogger("synthmon.publish")
@@ -54,7 +53,7 @@ class Publisher:
                  alert_sinks: Sequence[AlertSink] = (), clock: Callable[[], float] = time.time) -> None:
         self.config, self.store, self.clock = config, store, clock
         self.metric_sinks, self.alert_sinks = list(metric_sinks), list(alert_sinks)
-        # A claim outlives any run that could still be sending it.
+        # A claimed alert message outlives any run that could still be sending it.
         self.lease_s = max(60.0, 2 * config.run_bound_s)
         self._store_failed_at: float | None = None
 
@@ -96,6 +95,7 @@ class Publisher:
                                     any(w.covers(name, now_dt) for w in self.config.maintenance), sinks)
             if name in results:
                 s = alerts.step(s, results[name], self.config.check(name), ctx)
+                release(s, report.run_id)
             alerts.claim(s, ctx.run_id, now, self.lease_s)
             return s
 
@@ -128,28 +128,22 @@ class Publisher:
         self._store_failed_at = None
         return out
 
-    def claim(self, names: Iterable[str], now: float, intervals: Mapping[str, float]) -> list[str]:
-        """The checks due at `now`, marked started. A store that cannot say makes every check due:
-        better a run too many than none while the store is down."""
+    def lease(self, names: Iterable[str], req: LeaseRequest) -> dict[str, str]:
+        """The store's leases; a store that cannot say lets every check start (the monitor's
+        in-process leases still hold): better a run too many than none while the store is down."""
         wanted = list(names)
         try:
-            return self._guarded(lambda: self.store.claim(wanted, now, intervals))
+            return self._guarded(lambda: self.store.lease(wanted, req))
         except StoreError as exc:
             log.error("schedule state unavailable; every check counts as due: %s", exc)
-            return wanted
-
-    def last_starts(self) -> dict[str, float]:
-        try:
-            return stored_starts(self.store)
-        except StoreError as exc:
-            log.error("cannot read schedule state: %s", exc)
             return {}
 
-    def mark_started(self, names: Iterable[str], at: float) -> None:
+    def release(self, names: Iterable[str], run_id: str) -> None:
+        wanted = list(names)
         try:
-            self.store.mark_started(list(names), at)
+            self._guarded(lambda: self.store.transact_many(wanted, lambda _, s: release(s, run_id)))
         except StoreError as exc:
-            log.error("cannot save schedule state: %s", exc)
+            log.error("cannot release leases; they lapse by themselves: %s", exc)
 
     def alert_states(self) -> dict[str, dict[str, Any]]:
         try:

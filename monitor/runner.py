@@ -1,7 +1,9 @@
-"""Run checks concurrently, each under its own deadline and all under the run deadline.
+"""Run checks concurrently, each under its own deadline, a failed one retried after `retry_delay_s`.
 
-The one broad `except` of synthmon lives here: a bug inside a probe becomes a result with
-failure class `internal` (traceback logged), never a crashed run.
+Success of a check is the verdict of its last attempt: a failure counts only when every attempt
+failed (a blip shorter than the retry delay pages no one), and a pass that needed a retry says so in
+`details.attempts`. The one broad `except` of synthmon lives here: a bug inside a probe becomes a
+result with failure class `internal` (traceback logged), never a crashed run.
 """
 
 from __future__ import annotations
@@ -9,17 +11,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from probes.checks import Check
 from probes.diagnosis import diagnose
-from probes.result import ProbeResult
+from probes.result import ProbeResult, iso
 
 log = logging.getLogger("synthmon.runner")
 # A probe enforces check.timeout_s itself and reports the precise phase; the runner's hard stop
 # comes this much later and can only say `timeout`.
 GRACE_S = 1.0
+# A retry that would get less than this of the run's bound is not started: it could only time out.
+MIN_RETRY_S = 1.0
+
+Probe = Callable[[Any], Awaitable[ProbeResult]]
 
 
 def _timeout_result(check: Check, limit_s: float, why: str) -> ProbeResult:
@@ -27,7 +33,7 @@ def _timeout_result(check: Check, limit_s: float, why: str) -> ProbeResult:
     return r.fail("timeout", f"{why} ({limit_s:g} s)", diagnose("timeout", check.target))
 
 
-async def _one(check: Check, probe: Any, limit_s: float) -> ProbeResult:
+async def _attempt(check: Check, probe: Probe, limit_s: float) -> ProbeResult:
     started = time.perf_counter()
     try:
         async with asyncio.timeout(limit_s):
@@ -44,33 +50,29 @@ async def _one(check: Check, probe: Any, limit_s: float) -> ProbeResult:
     return result
 
 
-async def run_check(check: Check, probe: Any) -> ProbeResult:
-    """One check under its own deadline only (the caller decides how long to wait for it)."""
-    return await _one(check, probe, check.timeout_s + GRACE_S)
+def _summary(r: ProbeResult) -> dict[str, Any]:
+    return {"ok": r.ok, "failure": r.failure.to_dict() if r.failure else None,
+            "latency_ms": None if r.latency_ms is None else round(r.latency_ms, 3), "started_at": r.started_at}
 
 
-async def run_checks(checks: Sequence[Check], run_timeout_s: float,
-                     probes: Mapping[str, Any] | None = None) -> list[ProbeResult]:
-    """One result per check, in the order given; none later than `run_timeout_s`."""
-    if probes is None:
-        from probes import registry
+async def run_check(check: Check, probe: Probe, *, deadline: float | None = None,
+                    clock: Callable[[], float] = time.time) -> ProbeResult:
+    """The check with its retries. `deadline` (loop time) bounds the retries, never the first attempt.
 
-        probes = registry({c.type for c in checks})
+    With more than one attempt, `details.attempts` lists each (ok, failure, latency_ms, started_at)."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + run_timeout_s
-    tasks = [asyncio.create_task(_one(c, probes[c.type], min(c.timeout_s + GRACE_S, run_timeout_s)),
-                                 name=f"probe:{c.name}") for c in checks]
-    if not tasks:
-        return []
-    done, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - loop.time()))
-    for t in pending:
-        t.cancel()
-    if pending:
-        await asyncio.gather(*pending, return_exceptions=True)
-    out: list[ProbeResult] = []
-    for check, task in zip(checks, tasks, strict=True):
-        if task in done and not task.cancelled():
-            out.append(task.result())
-        else:
-            out.append(_timeout_result(check, run_timeout_s, "run deadline reached before the check finished"))
-    return out
+    attempts: list[ProbeResult] = []
+    while True:
+        started_at = iso(clock())
+        result = await _attempt(check, probe, check.timeout_s + GRACE_S)
+        result.started_at = started_at
+        attempts.append(result)
+        if result.ok or len(attempts) > check.retries:
+            break
+        left = None if deadline is None else deadline - loop.time() - check.retry_delay_s
+        if left is not None and left < min(MIN_RETRY_S, check.timeout_s):
+            break  # the run's bound leaves no room for another attempt
+        await asyncio.sleep(check.retry_delay_s)
+    if len(attempts) > 1:
+        result.details["attempts"] = [_summary(a) for a in attempts]
+    return result

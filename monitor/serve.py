@@ -44,10 +44,14 @@ class _Gunicorn(BaseApplication):
 def scheduler(service: Any, every_s: float, stop: threading.Event) -> threading.Thread:
     """Start a daemon thread that runs the due checks now and then every `every_s` seconds."""
 
+    from monitor.pipeline import ShuttingDown
+
     def loop() -> None:
         while not stop.is_set():
             try:
                 service.run(None, trigger="scheduler", scheduled=True)
+            except ShuttingDown:
+                return
             except Exception:  # a failed run must not end the schedule; the next tick tries again
                 log.exception("scheduled run failed")
             stop.wait(every_s)

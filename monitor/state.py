@@ -1,15 +1,16 @@
-"""Where each check's alert state and last scheduled start survive between runs (Cloud Run keeps nothing).
+"""Where each check's alert state, schedule and lease survive between runs (Cloud Run keeps nothing).
 
-Every store offers the same atomic read-modify-write (`transact_many`) and schedule claim (`claim`),
-so that two overlapping runs cannot both fire, both resolve or both start a check: SQLite (one
-`BEGIN IMMEDIATE` transaction per call), Firestore (one document per check, each updated in a
-transaction) and an in-process dict for tests and dry runs. Any failure to read or write is a
-`StoreError`, raised within a few seconds: a store that is down must not hold a run past its deadline.
+Every store offers the same atomic read-modify-write (`transact_many`) and lease (`lease`), so that
+two overlapping runs, in one instance or several, cannot both fire, both resolve or both probe a
+check: SQLite (one `BEGIN IMMEDIATE` transaction per call), Firestore (one transaction over the
+checks' documents) and an in-process dict for tests and dry runs. Any failure to read or write is a
+`StoreError`, raised within a few seconds: a store that is down must not hold a run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import sqlite3
@@ -40,10 +41,8 @@ class StateStore(Protocol):
 
     def load_all(self) -> dict[str, CheckState]: ...
 
-    def mark_started(self, names: Iterable[str], at: float) -> None: ...
-
-    def claim(self, names: Iterable[str], now: float, intervals: Mapping[str, float]) -> list[str]:
-        """Atomically: the checks due at `now`, their last start moved to `now`."""
+    def lease(self, names: Iterable[str], req: LeaseRequest) -> dict[str, str]:
+        """Atomically: lease the checks `req` may start; name → skip reason for the others."""
 
     def close(self) -> None: ...
 
@@ -60,25 +59,51 @@ def open_store(url: str, project_id: str | None = None) -> StateStore:
     raise ValueError(f"unsupported state store {url!r}")
 
 
-def last_starts(store: StateStore) -> dict[str, float]:
-    return {n: s.last_start for n, s in store.load_all().items() if s.last_start is not None}
+@dataclasses.dataclass(frozen=True)
+class LeaseRequest:
+    """What a run asks of the store before it probes: `until` per check is when its lease lapses
+    by itself (start + the check's timeout with retries + grace), should the run never release it."""
+
+    run_id: str
+    now: float
+    until: Mapping[str, float]
+    intervals: Mapping[str, float]
+    scheduled: bool  # a scheduled run starts only due checks and moves their schedule
 
 
 def is_due(s: CheckState, now: float, interval_s: float) -> bool:
     return s.last_start is None or s.last_start + interval_s <= now + DUE_SLACK_S
 
 
-def _started(at: float) -> UpdateNamed:
-    return lambda _, s: _replace_start(s, at)
+def decide_lease(name: str, s: CheckState, req: LeaseRequest) -> str | None:
+    """Pure: None when the run may start `name` (and `s` is updated to hold the lease), else why not."""
+    if s.lease_until is not None and s.lease_until > req.now and s.lease_owner != req.run_id:
+        return "in_progress"
+    if req.scheduled and not is_due(s, req.now, req.intervals[name]):
+        return "not_due"
+    s.lease_until, s.lease_owner = req.until[name], req.run_id
+    if req.scheduled:
+        s.last_start = req.now
+    return None
 
 
-def _claimer(now: float, intervals: Mapping[str, float]) -> UpdateNamed:
-    return lambda name, s: _replace_start(s, now) if is_due(s, now, intervals[name]) else None
-
-
-def _replace_start(s: CheckState, at: float) -> CheckState:
-    s.last_start = at
+def release(s: CheckState, run_id: str) -> CheckState:
+    """`s` without the lease of `run_id` (a lease taken over by another run stays)."""
+    if s.lease_owner == run_id:
+        s.lease_until, s.lease_owner = None, None
     return s
+
+
+def _leaser(req: LeaseRequest, skipped: dict[str, str]) -> UpdateNamed:
+    def apply(name: str, s: CheckState) -> CheckState | None:
+        reason = decide_lease(name, s, req)
+        if reason is None:
+            skipped.pop(name, None)  # a transaction body may run more than once
+            return s
+        skipped[name] = reason
+        return None
+
+    return apply
 
 
 class _ManyBased:
@@ -90,11 +115,10 @@ class _ManyBased:
     def transact(self, check: str, fn: Update) -> CheckState:
         return self.transact_many([check], lambda _, s: fn(s))[check]
 
-    def mark_started(self, names: Iterable[str], at: float) -> None:
-        self.transact_many(names, _started(at))
-
-    def claim(self, names: Iterable[str], now: float, intervals: Mapping[str, float]) -> list[str]:
-        return list(self.transact_many(names, _claimer(now, intervals)))
+    def lease(self, names: Iterable[str], req: LeaseRequest) -> dict[str, str]:
+        skipped: dict[str, str] = {}
+        self.transact_many(names, _leaser(req, skipped))
+        return skipped
 
     def close(self) -> None:
         pass
@@ -254,32 +278,31 @@ class FirestoreStore:
         with _firestore_errors():
             return {d.id: CheckState.from_dict(d.id, d.to_dict()) for d in self._coll().stream()}
 
-    def mark_started(self, names: Iterable[str], at: float) -> None:
-        with _firestore_errors():
-            coll = self._coll()
-            batch = self._client.batch()
-            for n in names:
-                batch.set(coll.document(n), {"check": n, "last_start": at}, merge=True)
-            batch.commit()
-
-    def claim(self, names: Iterable[str], now: float, intervals: Mapping[str, float]) -> list[str]:
-        """One transaction over the checks' documents: two runs cannot both start a check."""
+    def lease(self, names: Iterable[str], req: LeaseRequest) -> dict[str, str]:
+        """One transaction over the checks' documents: two runs cannot both lease a check."""
         from google.cloud import firestore
 
         wanted = list(names)
         if not wanted:
-            return []
+            return {}
         with _firestore_errors():
             coll = self._coll()
 
             @firestore.transactional
-            def apply(txn: Any) -> list[str]:
+            def apply(txn: Any) -> dict[str, str]:
                 snaps = {s.id: s for s in txn.get_all([coll.document(n) for n in wanted])}
-                due = [n for n in wanted if is_due(CheckState.from_dict(
-                    n, snaps[n].to_dict() if n in snaps and snaps[n].exists else None), now, intervals[n])]
-                for n in due:
-                    txn.set(coll.document(n), {"check": n, "last_start": now}, merge=True)
-                return due
+                skipped = {}
+                for n in wanted:
+                    snap = snaps.get(n)
+                    state = CheckState.from_dict(n, snap.to_dict() if snap is not None and snap.exists else None)
+                    reason = decide_lease(n, state, req)
+                    if reason is None:
+                        txn.set(coll.document(n), {"check": n, "last_start": state.last_start,
+                                                   "lease_until": state.lease_until,
+                                                   "lease_owner": state.lease_owner}, merge=True)
+                    else:
+                        skipped[n] = reason
+                return skipped
 
             return apply(self._client.transaction(max_attempts=10))
 

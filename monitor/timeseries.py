@@ -39,12 +39,11 @@ def _sample(name: str, value: float | int, **labels: str) -> Sample:
 
 def samples(report: RunReport, checks: Mapping[str, Any] | None = None) -> list[Sample]:
     """One sample per (metric, labels) for the report; `checks` (name → Check) bounds event labels
-    and gives the VPC threshold. Later duplicates of a series are dropped (one point per call).
-    A late report (one check that outlived its run) has no run/duration_ms: it is not a run."""
+    and gives the VPC threshold. Later duplicates of a series are dropped (one point per call)."""
     out: list[Sample] = []
     for r in report.results:
         out.extend(result_samples(r, (checks or {}).get(r.name)))
-    if not report.late:
+    if not report.partial:  # run/duration_ms is the heartbeat: once per run
         out.append(_sample("run/duration_ms", report.duration_ms))
     seen: set[Any] = set()
     unique = []

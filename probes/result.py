@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import enum
 from typing import Any
 
@@ -32,6 +33,11 @@ class FailureClass(enum.StrEnum):
 
 
 FAILURE_CLASSES: tuple[str, ...] = tuple(c.value for c in FailureClass)
+
+
+def iso(ts: float) -> str:
+    """Epoch seconds as the timestamps of results and reports: UTC, milliseconds, `Z`."""
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,9 +100,8 @@ class RunReport:
     results: list[ProbeResult]
     skipped: list[dict[str, str]] = dataclasses.field(default_factory=list)
     duration_ms: float = 0.0
-    # The result of a check that outlived its run, published on its own: not a run, so it carries
-    # no run duration (run/duration_ms is the heartbeat and the duration of real runs only).
-    late: bool = False
+    # Results published while the run's other checks go on: no run duration (that is the run's).
+    partial: bool = False
 
     @property
     def ok(self) -> bool:
@@ -112,5 +117,4 @@ class RunReport:
             "duration_ms": round(self.duration_ms, 3),
             "results": [r.to_dict() for r in self.results],
             "skipped": list(self.skipped),
-            **({"late": True} if self.late else {}),
         }

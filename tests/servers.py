@@ -153,10 +153,23 @@ def blackhole() -> Iterator[int]:
 
 
 def make_check(spec: dict[str, Any], **top: Any) -> Any:
-    """One validated check from a dict, through the real config loader."""
+    """One validated check from a dict, through the real config loader (no retries unless asked for)."""
+    top.setdefault("defaults", {"retries": 0})
     doc = {"checks": [spec], **top}
     return config_mod.loads(yaml.safe_dump(doc), "test.yaml", {}).checks[0]
 
 
 def make_config(checks: list[dict[str, Any]], **top: Any) -> config_mod.Config:
+    """A config of `checks`; no retries unless asked for (a test of one failure wants it at once)."""
+    top.setdefault("defaults", {"retries": 0})
     return config_mod.loads(yaml.safe_dump({"checks": checks, **top}), "test.yaml", {})
+
+
+async def run_all(checks: Any, probes: Any, bound_s: float | None = None) -> list[Any]:
+    """The checks side by side under the runner (retries and deadlines), as Monitor.run starts them."""
+    import asyncio
+
+    from monitor.runner import run_check
+
+    deadline = None if bound_s is None else asyncio.get_running_loop().time() + bound_s
+    return list(await asyncio.gather(*(run_check(c, probes[c.type], deadline=deadline) for c in checks)))

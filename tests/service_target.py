@@ -89,7 +89,7 @@ sinks:
   state: sqlite:///{state}/state.db
   results_file: {state}/results.jsonl
   alerts_file: {state}/alerts.jsonl
-defaults: {{timeout_s: 5, failure_threshold: 1}}
+defaults: {{timeout_s: 5, failure_threshold: 1, retries: 0}}
 checks:
   - name: web
     type: http

@@ -29,6 +29,7 @@ from monitor.config import loads
 from monitor.pipeline import Monitor
 from monitor.publish import build_publisher
 from monitor.sinks.pubsub import PubSubSink
+from monitor.state import LeaseRequest
 from probes.result import ProbeResult, RunReport
 
 MARGIN_S = 1.0  # thread joins and the last store transaction after the deadline
@@ -65,6 +66,7 @@ def pubsub_threads() -> list[threading.Thread]:
 GOOGLE = """
 location: us-central1
 run_timeout_s: 3
+defaults: {{retries: 0}}
 sinks: {{metrics: [cloud_monitoring], alerts: [pubsub], project_id: synthmon-test, alert_topic: alerts,
          state: "sqlite:///{tmp}/state.db"}}
 checks:
@@ -121,6 +123,7 @@ def test_google_apis_down_for_a_run_lose_nothing(outage: str, tmp_path: Path,
 STORE = """
 location: test
 run_timeout_s: {timeout}
+defaults: {{retries: 0}}
 sinks: {{metrics: [local], alerts: [local], state: "{state}", project_id: synthmon-test,
          alerts_file: "{tmp}/alerts.jsonl", results_file: "{tmp}/results.jsonl"}}
 checks:
@@ -196,9 +199,11 @@ def test_two_runs_at_once_run_each_check_once(tmp_path: Path) -> None:
         hits = dict(target.hits)
     assert (first.status_code, second.status_code) == (200, 200)
     assert sorted(r["name"] for r in first.json["results"]) == ["down", "held", "web"]
-    # A run's checks stay in flight until the run has published: none is started again meanwhile.
-    assert (second.json["results"], second.json["skipped"]) == ([], [
-        {"name": n, "reason": "in_progress"} for n in ("web", "down", "held")])
+    # The held check is leased by the first run; the others are leased or, once the first run has
+    # published them early, not due: none is started again meanwhile.
+    skipped = {s["name"]: s["reason"] for s in second.json["skipped"]}
+    assert second.json["results"] == [] and skipped["held"] == "in_progress"
+    assert set(skipped) == {"web", "down", "held"} and set(skipped.values()) <= {"in_progress", "not_due"}
     assert hits == {"/ok": 1, "/down": 1, "/hold": 1}
     assert [(a["check"], a["state"]) for a in alerts_sent(tmp_path / "state")] == [("down", "firing")]
 
@@ -233,7 +238,8 @@ def test_two_instances_claim_each_check_once(tmp_path: Path, shared_state: str) 
     ran = [[r.name for r in rep.results] for rep in reports]
     assert sorted(ran[0] + ran[1]) == sorted(cfg.check_names)
     assert total == len(cfg.check_names)
-    assert {s["reason"] for rep in reports for s in rep.skipped} <= {"not_due"}
+    # Leased by the other instance (in_progress), or already run and released there (not_due).
+    assert {s["reason"] for rep in reports for s in rep.skipped} <= {"in_progress", "not_due"}
 
 
 def test_sigterm_mid_run_exits_within_cloud_run_grace(tmp_path: Path) -> None:
@@ -289,7 +295,8 @@ def test_sqlite_run_costs_three_transactions(tmp_path: Path, monkeypatch: pytest
         return db
 
     monkeypatch.setattr(state.sqlite3, "connect", traced)
-    assert publisher.claim(names, 1.0, dict.fromkeys(names, 60.0)) == names
+    assert publisher.lease(names, LeaseRequest("r1", 1.0, dict.fromkeys(names, 30.0), dict.fromkeys(names, 60.0),
+                                               True)) == {}
     results = [ProbeResult(n, "http", "http://127.0.0.1:9/").fail("connect_refused", "refused") for n in names]
     publisher.publish(RunReport("r1", "2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z", "test", results),
                       deadline=time.monotonic() + 10)
@@ -297,7 +304,8 @@ def test_sqlite_run_costs_three_transactions(tmp_path: Path, monkeypatch: pytest
     assert sorted(a["check"] for a in alerts_sent(tmp_path)) == sorted(names)
     states = publisher.alert_states()
     assert {(s["state"], s["pending_messages"]) for n, s in states.items() if n in names} == {("firing", 0)}
-    assert publisher.claim(names, 2.0, dict.fromkeys(names, 60.0)) == []
+    assert publisher.lease(names, LeaseRequest("r2", 2.0, dict.fromkeys(names, 30.0), dict.fromkeys(names, 60.0),
+                                               True)) == dict.fromkeys(names, "not_due")
 
 
 def test_pubsub_sink_close_leaves_no_publisher_behind(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,9 +18,8 @@ from typing import Any
 import psycopg
 import pytest
 from pgserver import SUPERUSER, SUPERUSER_PASSWORD, PgServer
-from servers import make_check, make_config
+from servers import make_check, make_config, run_all
 
-from monitor.runner import run_checks
 from probes import postgres as postgres_probe
 from probes import registry
 from probes.result import ProbeResult
@@ -142,7 +141,7 @@ def test_at_max_connections_is_db_error_then_recovers(pg_server: PgServer) -> No
                 break
             assert len(held) < 100, "max_connections is not being reached"
         started = time.monotonic()
-        [result] = asyncio.run(run_checks(config.checks, 10, probes))
+        [result] = asyncio.run(run_all(config.checks, probes))
         elapsed = time.monotonic() - started
     finally:
         for conn in held:
@@ -151,5 +150,5 @@ def test_at_max_connections_is_db_error_then_recovers(pg_server: PgServer) -> No
     assert re.search(r"connection slots are reserved|too many clients", message), message
     assert result.details["sqlstate"] == "53300" and pg_server.password not in message
     assert elapsed < SLACK_S
-    [again] = asyncio.run(run_checks(config.checks, 10, probes))
+    [again] = asyncio.run(run_all(config.checks, probes))
     assert again.ok, again.to_dict()

@@ -10,9 +10,8 @@ from typing import Any
 
 import faulty_ws
 import pytest
-from servers import make_check, make_config, serving
+from servers import make_check, make_config, run_all, serving
 
-from monitor.runner import run_checks
 from probes import registry
 from probes import websocket as websocket_probe
 from probes.agent_events import parse_frame
@@ -67,7 +66,7 @@ def test_heartbeat_flood_without_events_is_timeout_and_starves_nothing(port: int
                                                             "url": http.url("/slow?ms=500")}])
         probes = registry(["http", "websocket"])  # imported now, not while the loop is being watched
         started = time.monotonic()
-        (ws, api), lag_s = asyncio.run(_with_lag_monitor(run_checks(config.checks, 10, probes)))
+        (ws, api), lag_s = asyncio.run(_with_lag_monitor(run_all(config.checks, probes)))
         elapsed = time.monotonic() - started
     assert failed(ws, "timeout") == f"no agent event within {FIRST_EVENT_S:g} s"
     assert ws.details["ignored"]["heartbeat"] > 3000 * FIRST_EVENT_S

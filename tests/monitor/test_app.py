@@ -244,7 +244,7 @@ def test_unexpected_error_is_a_json_500(cfg: config_mod.Config, target: Target) 
     """When synthmon itself cannot run (here: its state store fails), /run answers a JSON 500."""
 
     class BrokenStore:
-        def claim(self, *args: object) -> list[str]:
+        def lease(self, *args: object) -> dict[str, str]:
             raise RuntimeError("state store unreachable")
 
         def alert_states(self) -> dict:

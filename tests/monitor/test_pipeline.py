@@ -1,83 +1,91 @@
-"""Monitor.run: checks that outlive the run deadline finish in the background and publish on their own."""
+"""Monitor.run: a run holds its checks, leases them against overlap, and leaves nothing running."""
 
 from __future__ import annotations
 
 import json
 import pathlib
+import threading
 import time
+from typing import Any
 
 from servers import make_config, serving
 
 from monitor import timeseries
 from monitor.pipeline import Monitor
+from monitor.state import LeaseRequest
 from probes.result import RunReport
 
 
-def _wait_for(predicate, timeout_s: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
-
-
-def test_long_check_continues_after_the_run_and_publishes_later(tmp_path: pathlib.Path) -> None:
-    """A check longer than run_timeout_s is `in_progress` in its run's report, is not started twice by
-    the next run, and its result is published as a report of its own when it ends."""
+def test_long_check_holds_the_run_and_overlapping_run_skips_it(tmp_path: pathlib.Path) -> None:
+    """A scheduled run whose slow check takes 2.5 s answers after it, with every result; its fast
+    check is published (and released) while the slow one goes on; a run that starts meanwhile
+    probes the fast check and lists the slow one as `in_progress`."""
     results_file = tmp_path / "results.jsonl"
     with serving() as s:
         cfg = make_config([
-            {"name": "fast", "type": "http", "url": s.url("/ok")},
+            {"name": "fast", "type": "http", "url": s.url("/ok"), "interval_s": 1},
             {"name": "golden", "type": "http", "url": s.url("/slow?ms=2500"), "timeout_s": 5},
-        ], run_timeout_s=1, sinks={"state": "memory://", "results_file": str(results_file)})
-        monitor = Monitor(cfg)
+        ], sinks={"state": "memory://", "results_file": str(results_file)})
+        now = [1_000_000.0]
+        monitor = Monitor(cfg, clock=lambda: now[0])
         try:
+            reports: list[RunReport] = []
+            first = threading.Thread(target=lambda: reports.append(monitor.run(scheduled=True)))
             started = time.monotonic()
-            first = monitor.run()
-            assert time.monotonic() - started < 2.0
-            assert [r.name for r in first.results] == ["fast"] and first.results[0].ok
-            assert first.skipped == [{"name": "golden", "reason": "in_progress"}]
-            assert list(monitor.background()) == ["golden"]
-            second = monitor.run()
-            assert [r.name for r in second.results] == ["fast"]
+            first.start()
+            # The fast check's result is published while the golden path goes on (and its lease released).
+            assert _wait_for(lambda: results_file.exists() and len(results_file.read_text().splitlines()) == 1)
+            assert "golden" in monitor._in_flight
+            now[0] += 2  # past the fast check's interval_s: due again
+            second = monitor.run(scheduled=True)
+            first.join(10)
+            elapsed = time.monotonic() - started
+            assert [r.name for r in second.results] == ["fast"] and second.results[0].ok
             assert second.skipped == [{"name": "golden", "reason": "in_progress"}]
-            assert _wait_for(lambda: "golden" in monitor.latest)
-            assert _wait_for(lambda: monitor.background() == {})
-            assert monitor.latest["golden"].ok
-            assert _wait_for(lambda: len(results_file.read_text().splitlines()) == 3)
-            late = json.loads(results_file.read_text().splitlines()[2])
-            assert [r["name"] for r in late["results"]] == ["golden"] and late["ok"] is True
-            third = monitor.run(["golden"], publish=False)  # no longer in flight: it runs again
-            assert third.skipped == [{"name": "golden", "reason": "in_progress"}]
+            assert [r.name for r in reports[0].results] == ["fast", "golden"] and reports[0].ok
+            assert elapsed >= 2.5 and reports[0].skipped == []
+            assert monitor.tasks_in_flight() == 0  # nothing of either run goes on after it answered
+            lines = [json.loads(x) for x in results_file.read_text().splitlines()]
+            assert [[r["name"] for r in x["results"]] for x in lines] == [["fast"], ["fast"], ["golden"]]
+            assert [x["run_id"] for x in lines] == [reports[0].run_id, second.run_id, reports[0].run_id]
+            third = monitor.run(["golden"], publish=False)  # no longer leased: it runs again
+            assert [r.name for r in third.results] == ["golden"] and third.skipped == []
         finally:
             monitor.close()
 
 
-def test_wait_all_waits_for_every_check() -> None:
-    """With wait_all (the CLI's deploy gate), the report holds every check, however long it took."""
+def test_scheduled_run_skips_what_is_not_due() -> None:
+    """A scheduled run starts a check only when its interval has passed; /probe-style runs always do."""
     with serving() as s:
-        cfg = make_config([{"name": "golden", "type": "http", "url": s.url("/slow?ms=1500"), "timeout_s": 5}],
-                          run_timeout_s=1, sinks={"state": "memory://"})
+        cfg = make_config([{"name": "api", "type": "http", "url": s.url("/ok"), "interval_s": 300}],
+                          sinks={"state": "memory://", "metrics": [], "alerts": []})
         monitor = Monitor(cfg)
         try:
-            report = monitor.run(publish=False, wait_all=True)
+            assert [r.name for r in monitor.run(scheduled=True).results] == ["api"]
+            assert monitor.run(scheduled=True).skipped == [{"name": "api", "reason": "not_due"}]
+            assert [r.name for r in monitor.run(["api"]).results] == ["api"]
+            assert monitor.run(scheduled=True).skipped == [{"name": "api", "reason": "not_due"}]
         finally:
             monitor.close()
-    assert [r.name for r in report.results] == ["golden"] and report.results[0].ok and report.skipped == []
 
 
 class _Recorder:
-    """A publisher that keeps every report it is given (and claims every check as due)."""
+    """A publisher that keeps every report and lease request (and leases every check)."""
 
     def __init__(self) -> None:
         self.reports: list[RunReport] = []
+        self.leases: list[LeaseRequest] = []
+        self.released: list[tuple[list[str], str]] = []
 
     def publish(self, report: RunReport, *, deadline: float) -> None:
         self.reports.append(report)
 
-    def claim(self, names, now, intervals):  # type: ignore[no-untyped-def]
-        return list(names)
+    def lease(self, names: Any, req: LeaseRequest) -> dict[str, str]:
+        self.leases.append(req)
+        return {}
+
+    def release(self, names: Any, run_id: str) -> None:
+        self.released.append((list(names), run_id))
 
     def alert_states(self) -> dict[str, dict[str, object]]:
         return {}
@@ -86,44 +94,63 @@ class _Recorder:
         pass
 
 
-def test_late_result_writes_no_run_duration() -> None:
-    """The late report of a check that outlived its run carries that check's metrics, but no
-    run/duration_ms: the heartbeat and the run duration come from real runs only."""
+def test_lease_covers_the_check_with_its_retries_and_a_dry_run_releases() -> None:
+    """The lease lasts the check's timeout with retries plus grace; a dry run gives it back at once."""
     recorder = _Recorder()
     with serving() as s:
-        cfg = make_config([
-            {"name": "fast", "type": "http", "url": s.url("/ok")},
-            {"name": "golden", "type": "http", "url": s.url("/slow?ms=2000"), "timeout_s": 5},
-        ], run_timeout_s=1, sinks={"state": "memory://"})
+        cfg = make_config([{"name": "api", "type": "http", "url": s.url("/ok"), "timeout_s": 4,
+                            "retries": 2, "retry_delay_s": 3}], sinks={"state": "memory://"})
+        monitor = Monitor(cfg, publisher=recorder)
+        try:
+            report = monitor.run(publish=False)
+        finally:
+            monitor.close()
+    (req,) = recorder.leases
+    assert req.until["api"] - req.now == 3 * 4 + 2 * 3 + 30 and not req.scheduled
+    assert recorder.released == [(["api"], report.run_id)] and recorder.reports == []
+
+
+def test_every_run_writes_its_duration() -> None:
+    """Each published run carries one run/duration_ms (the heartbeat), measured over the whole run."""
+    recorder = _Recorder()
+    with serving() as s:
+        cfg = make_config([{"name": "golden", "type": "http", "url": s.url("/slow?ms=400"), "timeout_s": 5}],
+                          sinks={"state": "memory://"})
         monitor = Monitor(cfg, publisher=recorder)
         try:
             run = monitor.run(scheduled=True)
-            assert _wait_for(lambda: len(recorder.reports) == 2)
         finally:
             monitor.close()
-    first, late = recorder.reports
-    assert first is run and not first.late and late.late
-    assert [r.name for r in late.results] == ["golden"]
-    assert late.to_dict()["late"] is True and "late" not in first.to_dict()
-    durations = [s.value for s in timeseries.samples(first) if s.metric.name == "run/duration_ms"]
-    assert len(durations) == 1 and durations[0] < 1500
-    late_metrics = {s.metric.name for s in timeseries.samples(late)}
-    assert "run/duration_ms" not in late_metrics and "check/success" in late_metrics
+    assert recorder.reports == [run] and "late" not in run.to_dict()
+    durations = [s.value for s in timeseries.samples(run) if s.metric.name == "run/duration_ms"]
+    assert len(durations) == 1 and 400 <= durations[0] < 3000
 
 
-def test_status_lists_checks_running_in_the_background() -> None:
-    """/status shows a check that outlived its run under runs_in_progress, trigger `background`."""
+def test_status_lists_runs_in_progress() -> None:
+    """/status shows a run still probing under runs_in_progress, and nothing once it answered."""
     from monitor.app import create_app
 
     with serving() as s:
-        cfg = make_config([{"name": "golden", "type": "http", "url": s.url("/slow?ms=2000"), "timeout_s": 5}],
-                          run_timeout_s=1, sinks={"state": "memory://", "metrics": [], "alerts": []})
+        cfg = make_config([{"name": "golden", "type": "http", "url": s.url("/slow?ms=1500"), "timeout_s": 5}],
+                          sinks={"state": "memory://", "metrics": [], "alerts": []})
         app = create_app(cfg)
         client = app.test_client()
         try:
-            assert client.post("/run").get_json()["skipped"] == [{"name": "golden", "reason": "in_progress"}]
+            runner = threading.Thread(target=lambda: client.post("/run"))
+            runner.start()
+            assert _wait_for(lambda: client.get("/status").get_json()["runs_in_progress"] != [])
             running = client.get("/status").get_json()["runs_in_progress"]
-            assert [(r["trigger"], r["checks"]) for r in running] == [("background", ["golden"])]
-            assert _wait_for(lambda: client.get("/status").get_json()["runs_in_progress"] == [])
+            assert [(r["trigger"], r["checks"]) for r in running] == [("POST /run", ["golden"])]
+            runner.join(10)
+            assert client.get("/status").get_json()["runs_in_progress"] == []
         finally:
             app.extensions["synthmon"].monitor.close()
+
+
+def _wait_for(predicate: Any, timeout_s: float = 10.0) -> bool:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False

@@ -183,8 +183,13 @@ def test_pending_alert_of_a_check_not_in_the_run_is_sent(tmp_path: Any) -> None:
     assert pub.alert_states()["slow"]["pending_messages"] == 0
 
 
-def test_schedule_round_trip(tmp_path: Any) -> None:
-    """mark_started / last_starts keep each check's last scheduled start in the store."""
+def test_publish_releases_the_runs_leases(tmp_path: Any) -> None:
+    """Publishing a run's results frees their leases in the same store transaction as the alert step."""
+    from monitor.state import LeaseRequest
+
     pub = build_publisher(loads(CONFIG.format(tmp=tmp_path)))
-    pub.mark_started(["api"], 100.0)
-    assert pub.last_starts() == {"api": 100.0}
+    req = LeaseRequest("r1", 100.0, {"api": 200.0}, {"api": 60.0}, True)
+    assert pub.lease(["api"], req) == {}
+    assert pub.lease(["api"], LeaseRequest("r0", 101.0, {"api": 200.0}, {"api": 60.0}, False)) == {"api": "in_progress"}
+    pub.publish(report("api", run_id="r1"), deadline=time.monotonic() + 5)
+    assert pub.lease(["api"], LeaseRequest("r2", 102.0, {"api": 200.0}, {"api": 60.0}, False)) == {}

@@ -6,9 +6,8 @@ import asyncio
 import time
 from typing import Any
 
-from servers import make_config, serving
+from servers import make_config, run_all, serving
 
-from monitor.runner import run_checks
 from probes import http as http_probe
 from probes.result import ProbeResult
 
@@ -18,7 +17,7 @@ def test_fifty_slow_checks_run_concurrently() -> None:
     with serving() as s:
         cfg = make_config([{"name": f"c{i:02d}", "type": "http", "url": s.url("/slow?ms=300")} for i in range(50)])
         start = time.monotonic()
-        results = asyncio.run(run_checks(cfg.checks, 30, {"http": http_probe.probe}))
+        results = asyncio.run(run_all(cfg.checks, {"http": http_probe.probe}))
         elapsed = time.monotonic() - start
     assert [r.name for r in results] == [f"c{i:02d}" for i in range(50)]
     assert all(r.ok for r in results), [r.failure for r in results if not r.ok]
@@ -42,7 +41,7 @@ def test_overrunning_probe_is_timeout_and_does_not_delay_others() -> None:
             {"name": "fast", "type": "http", "url": s.url("/ok")},
         ])
         start = time.monotonic()
-        hang, fast = asyncio.run(run_checks(cfg.checks, 30, {"http": http_probe.probe, "websocket": _hang}))
+        hang, fast = asyncio.run(run_all(cfg.checks, {"http": http_probe.probe, "websocket": _hang}))
         elapsed = time.monotonic() - start
     assert hang.failure is not None and hang.failure.cls == "timeout"
     assert fast.ok
@@ -56,23 +55,53 @@ def test_probe_bug_is_internal_not_a_crash() -> None:
             {"name": "buggy", "type": "postgres", "dsn": "postgresql://u@127.0.0.1/db"},
             {"name": "fine", "type": "http", "url": s.url("/ok")},
         ])
-        buggy, fine = asyncio.run(run_checks(cfg.checks, 30, {"http": http_probe.probe, "postgres": _bug}))
+        buggy, fine = asyncio.run(run_all(cfg.checks, {"http": http_probe.probe, "postgres": _bug}))
     assert buggy.failure is not None and buggy.failure.cls == "internal"
     assert "ZeroDivisionError" in buggy.failure.message and fine.ok
 
 
-def test_run_deadline_caps_everything() -> None:
-    """Checks still running at run_timeout_s become `timeout`, whatever their own timeout_s."""
-    with serving() as s:
-        cfg = make_config([
-            {"name": "slow", "type": "http", "url": s.url("/slow?ms=3000"), "timeout_s": 5},
-            {"name": "fast", "type": "http", "url": s.url("/ok")},
-        ], run_timeout_s=20)
-        start = time.monotonic()
-        slow, fast = asyncio.run(run_checks(cfg.checks, 0.5, {"http": http_probe.probe}))
-        elapsed = time.monotonic() - start
-    assert slow.failure is not None and slow.failure.cls == "timeout" and "run deadline" in slow.failure.message
-    assert fast.ok and elapsed < 1.5
+def test_failed_check_is_retried_and_every_attempt_is_kept() -> None:
+    """A check that fails once and then passes is ok, with both attempts in details.attempts; one
+    that fails every time is failed with the last attempt's class, after retry_delay_s."""
+    calls: dict[str, int] = {}
+
+    async def flaky(check: Any) -> ProbeResult:
+        calls[check.name] = calls.get(check.name, 0) + 1
+        r = ProbeResult(check.name, check.type, check.target, latency_ms=1.0)
+        if check.name == "down" or calls[check.name] == 1:
+            return r.fail("unavailable", "HTTP 503")
+        return r
+
+    cfg = make_config(defaults={"retries": 1}, checks=[{"name": "blip", "type": "http", "url": "http://127.0.0.1:9/", "retry_delay_s": 0.3},
+                       {"name": "down", "type": "http", "url": "http://127.0.0.1:9/", "retry_delay_s": 0.3},
+                       {"name": "fine", "type": "http", "url": "http://127.0.0.1:9/", "retries": 0,
+                        "retry_delay_s": 0}])
+    calls["fine"] = 1  # passes at its first attempt
+    start = time.monotonic()
+    blip, down, fine = asyncio.run(run_all(cfg.checks, {"http": flaky}))
+    elapsed = time.monotonic() - start
+    assert blip.ok and [a["ok"] for a in blip.details["attempts"]] == [False, True]
+    assert blip.details["attempts"][0]["failure"] == {"class": "unavailable", "message": "HTTP 503"}
+    assert all(a["started_at"].endswith("Z") for a in blip.details["attempts"])
+    assert not down.ok and down.failure is not None and down.failure.cls == "unavailable"
+    assert [a["ok"] for a in down.details["attempts"]] == [False, False]
+    assert fine.ok and "attempts" not in fine.details
+    assert calls == {"blip": 2, "down": 2, "fine": 2} and 0.3 <= elapsed < 2
+
+
+def test_retry_that_does_not_fit_the_run_bound_is_not_started() -> None:
+    """With bound_s (run_timeout_s) nearly used up by the first attempt, no retry is started."""
+    calls = []
+
+    async def down(check: Any) -> ProbeResult:
+        calls.append(check.name)
+        await asyncio.sleep(0.3)
+        return ProbeResult(check.name, check.type, check.target).fail("unavailable", "HTTP 503")
+
+    cfg = make_config([{"name": "a", "type": "http", "url": "http://127.0.0.1:9/", "retry_delay_s": 0.5}],
+                      defaults={"retries": 1})
+    (a,) = asyncio.run(run_all(cfg.checks, {"http": down}, bound_s=1.0))
+    assert calls == ["a"] and not a.ok and "attempts" not in a.details
 
 
 def test_http_only_run_does_not_import_other_probe_libraries() -> None:

@@ -6,7 +6,10 @@ import concurrent.futures
 import json
 import os
 import re
+import signal
 import sys
+import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -31,10 +34,11 @@ def _get(url: str, method: str = "GET", timeout_s: float = 30) -> tuple[int, Any
         return resp.status, json.loads(body) if ctype.startswith("application/json") else body.decode()
 
 
-def _serve(tmp_path: Path, target: Target, *extra: str, env: dict[str, str] | None = None) -> tuple[Process, str]:
+def _serve(tmp_path: Path, target: Target, *extra: str, env: dict[str, str] | None = None,
+           **popen: Any) -> tuple[Process, str]:
     port = free_port()
     proc = Process([sys.executable, "-m", "monitor", "serve", "--config", str(write_config(tmp_path, target)),
-                    "--port", str(port), *extra], cwd=tmp_path, env={**os.environ, **(env or {})})
+                    "--port", str(port), *extra], cwd=tmp_path, env={**os.environ, **(env or {})}, **popen)
     base = f"http://127.0.0.1:{port}"
     wait_http(base + "/healthz", proc=proc)
     return proc, base
@@ -85,6 +89,47 @@ def test_sigterm_logs_the_run_it_abandons(tmp_path: Path, target: Target) -> Non
     finally:
         target.release.set()
         proc.stop()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_of_the_process_group_exits_within_seconds(tmp_path: Path, target: Target, sig: int) -> None:
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) after some use, with a /probe in
+    flight: every process exits within a few seconds, the probe answers 503 (not a 500 traceback).
+    SIGTERM to the group (a supervisor) ends within the grace period, abandoning the held probe."""
+    target.release.set()
+    proc, base = _serve(tmp_path, target, "--every", "0.5", env={"SYNTHMON_GRACEFUL_S": "3"},
+                        start_new_session=True)
+    try:
+        proc.wait_line(lambda x: '"logger":"synthmon.run"' in x, count=2)  # the scheduler has been at work
+        assert _get(base + "/probe?check=web&publish=0")[0] == 200
+        target.release.clear()
+        target.entered.clear()
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            held = pool.submit(_get_status, base + "/probe?check=held")
+            assert target.entered.wait(10)
+            started = time.monotonic()
+            os.killpg(proc.proc.pid, sig)
+            assert proc.proc.wait(8) is not None
+            elapsed = time.monotonic() - started
+            answer = held.result(timeout=5)
+    finally:
+        target.release.set()
+        proc.stop()
+    assert elapsed < (3 if sig == signal.SIGINT else 6), elapsed
+    if sig == signal.SIGINT:
+        assert answer[0] == 503 and "shutting down" in answer[1]["error"], answer
+    output = "\n".join(proc.lines)
+    assert "Traceback" not in output and "CancelledError" not in output and "SIGKILL" not in output
+
+
+def _get_status(url: str) -> tuple[int, Any]:
+    """(status, body) also for an error status; (0, reason) when the connection was cut."""
+    try:
+        return _get(url)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+    except OSError as exc:
+        return 0, str(exc)
 
 
 def test_every_runs_due_checks_without_being_called(tmp_path: Path, target: Target) -> None:

@@ -51,13 +51,37 @@ def test_transact_round_trips_state(make_store: Callable[[], state.StateStore]) 
     assert make_store().load_all() == {"api": written}
 
 
+def lease_req(run_id: str, now: float, *, scheduled: bool = True, lease_s: float = 30.0,
+              interval_s: float = 60.0, names: tuple[str, ...] = ("api", "db")) -> state.LeaseRequest:
+    return state.LeaseRequest(run_id, now, dict.fromkeys(names, now + lease_s), dict.fromkeys(names, interval_s),
+                              scheduled)
+
+
 def test_schedule_is_kept_beside_alert_state(make_store: Callable[[], state.StateStore]) -> None:
-    """mark_started records last starts and does not disturb the alert state of the check."""
+    """A scheduled lease records last starts and does not disturb the alert state of the check."""
     store = make_store()
     store.transact("api", lambda s: dataclasses_replace(s, consecutive_failures=1))
-    store.mark_started(["api", "db"], 1234.5)
-    assert state.last_starts(make_store()) == {"api": 1234.5, "db": 1234.5}
-    assert make_store().load_all()["api"].consecutive_failures == 1
+    assert store.lease(["api", "db"], lease_req("r1", 1234.5)) == {}
+    states = make_store().load_all()
+    assert {n: s.last_start for n, s in states.items()} == {"api": 1234.5, "db": 1234.5}
+    assert states["api"].consecutive_failures == 1 and states["api"].lease_owner == "r1"
+
+
+def test_lease_refuses_what_is_leased_or_not_due(make_store: Callable[[], state.StateStore]) -> None:
+    """A leased check is `in_progress` for every other run until released or lapsed; a scheduled
+    run skips what is not due; an unscheduled one (/probe) starts it and leaves the schedule alone."""
+    store = make_store()
+    assert store.lease(["api"], lease_req("r1", 100.0, names=("api",))) == {}
+    assert make_store().lease(["api"], lease_req("r2", 200.0, names=("api",), scheduled=False)) == {}
+    assert store.lease(["api", "db"], lease_req("r3", 110.0)) == {"api": "in_progress"}
+    store.transact("api", lambda s: state.release(s, "r1"))  # r2 holds it: r1 cannot free it
+    assert store.lease(["api"], lease_req("r4", 120.0, names=("api",), scheduled=False)) == {"api": "in_progress"}
+    store.transact("api", lambda s: state.release(s, "r2"))
+    assert store.lease(["api"], lease_req("r5", 130.0, names=("api",))) == {"api": "not_due"}
+    assert store.lease(["api"], lease_req("r6", 131.0, names=("api",), scheduled=False)) == {}
+    # r6 never releases (a killed instance): the lease lapses by itself.
+    assert store.lease(["api"], lease_req("r7", 165.0, names=("api",))) == {}
+    assert make_store().load_all()["api"].last_start == 165.0
 
 
 def dataclasses_replace(s: alerts.CheckState, **kw: Any) -> alerts.CheckState:
@@ -116,9 +140,9 @@ def test_overlapping_runs_fire_once(make_store: Callable[[], state.StateStore]) 
 def test_sqlite_relative_and_absolute_urls(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """sqlite:///rel is relative to the working directory, sqlite:////abs is absolute."""
     monkeypatch.chdir(tmp_path)
-    state.open_store("sqlite:///.synthmon/state.db").mark_started(["a"], 1.0)
+    state.open_store("sqlite:///.synthmon/state.db").lease(["a"], lease_req("r", 1.0, names=("a",)))
     assert (tmp_path / ".synthmon/state.db").is_file()
-    state.open_store(f"sqlite:///{tmp_path}/abs.db").mark_started(["a"], 1.0)
+    state.open_store(f"sqlite:///{tmp_path}/abs.db").lease(["a"], lease_req("r", 1.0, names=("a",)))
     assert (tmp_path / "abs.db").is_file()
 
 
@@ -128,9 +152,9 @@ def test_sqlite_unusable_raises_store_error(tmp_path: Any) -> None:
     (tmp_path / "s.db").unlink()
     (tmp_path / "s.db").mkdir()  # no longer a database file
     with pytest.raises(state.StoreError):
-        store.mark_started(["a"], 1.0)
+        store.lease(["a"], lease_req("r", 1.0, names=("a",)))
     with pytest.raises(state.StoreError):
         store.load_all()
     publisher = Publisher(loads(CONFIG), store, alert_sinks=[Recorder()])
     publisher.publish(failing_report("r"), deadline=float("inf"))
-    assert (publisher.last_starts(), publisher.alert_states()) == ({}, {})
+    assert (publisher.lease(["a"], lease_req("r", 1.0, names=("a",))), publisher.alert_states()) == ({}, {})

@@ -252,7 +252,7 @@ def test_no_secret_in_any_output(tmp_path: Path, db_role: PgServer, pg_proxy: An
         doc = {"location": "test-secrets", "run_timeout_s": 15,
                "sinks": {"metrics": ["local"], "alerts": ["local"], "state": f"sqlite:///{state}/state.db",
                          "results_file": f"{state}/results.jsonl", "alerts_file": f"{state}/alerts.jsonl"},
-               "defaults": {"timeout_s": 3, "failure_threshold": 1}, "checks": checks}
+               "defaults": {"timeout_s": 3, "failure_threshold": 1, "retries": 0}, "checks": checks}
         path = tmp_path / "synthmon.yaml"
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
 
