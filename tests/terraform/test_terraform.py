@@ -544,3 +544,22 @@ def test_dashboard_has_cross_region_rows(tf: dict[str, Any]) -> None:
     assert timeseries.NO_FAILURE == "none"
     cells = {(t["xPos"], t["yPos"]) for t in tiles}
     assert len(cells) == len(tiles)  # no tile on top of another
+
+
+@pytest.mark.parametrize("config_yaml", [
+    "run_timeout_s: ${RUN_TIMEOUT}\nchecks: []\n",
+    "defaults: {retries: ${RETRIES}}\nchecks: []\n",
+    "checks: [{name: a, type: http, url: 'https://a.example', timeout_s: ${T}}]\n",
+])
+def test_derived_numbers_must_be_literal(tmp_path: Path, config_yaml: str) -> None:
+    """A `${VAR}` where Terraform derives timeouts or SLO windows is refused at plan time, not
+    turned into a wrong deadline."""
+    for name in ("config.tf", "variables.tf"):
+        shutil.copy(TF / name, tmp_path / name)
+    proc = subprocess.run([_terraform(), "console", "-var", "project_id=p", "-var", "image=i",
+                           "-var", f"config_yaml={config_yaml}"], input="local.run_timeout_s\n",
+                          capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False,
+                          env={**os.environ, "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1"})
+    assert proc.returncode != 0
+    # Terraform wraps long messages inside a box drawn with "│".
+    assert "must be literal numbers" in " ".join((proc.stdout + proc.stderr).replace("│", " ").split())
