@@ -1,9 +1,6 @@
 locals {
-  # The config's own run deadline (monitor/config.py defaults it to 50 s) drives every timeout below:
-  # run deadline < Cloud Run request timeout <= Scheduler attempt deadline.
-  run_timeout_s     = tonumber(lookup(yamldecode(var.config_yaml), "run_timeout_s", 50))
-  request_timeout_s = local.run_timeout_s + var.request_timeout_margin_s
-
+  # The run's bound and the timeouts derived from it are in config.tf:
+  # run bound < Cloud Run request timeout = Scheduler attempt deadline.
   config_mount_dir = "/etc/synthmon"
   config_file      = "synthmon.yaml"
 
@@ -17,7 +14,8 @@ locals {
       SYNTHMON_LOCATION    = region
       SYNTHMON_JOB         = var.service_name
       SYNTHMON_ALERT_TOPIC = google_pubsub_topic.alerts.name
-      SYNTHMON_STATE       = "firestore://${local.firestore_database}/${var.state_collection_prefix}-${region}"
+      # One collection for every region: quorum counts the locations failing a check in one place.
+      SYNTHMON_STATE = "firestore://${local.firestore_database}/${var.state_collection}"
     }, var.env)
   }
 
@@ -103,7 +101,8 @@ resource "google_secret_manager_secret" "config" {
   }
 }
 
+# The config as given, with alerting.locations (and quorum) from var.regions and var.alert_quorum.
 resource "google_secret_manager_secret_version" "config" {
   secret      = google_secret_manager_secret.config.id
-  secret_data = var.config_yaml
+  secret_data = local.service_config_yaml
 }

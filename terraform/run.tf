@@ -15,11 +15,11 @@ resource "google_cloud_run_v2_service" "synthmon" {
     execution_environment            = "EXECUTION_ENVIRONMENT_GEN2"
     labels                           = local.labels
 
-    # One instance: overlapping runs meet the same process, and the state store's transactions guard
-    # the rest. Scale to zero between Scheduler calls.
+    # Scale to zero between Scheduler calls. More than one instance is safe: a check in flight is
+    # leased in the shared state store, so no check runs twice (DESIGN.md "Scheduling and the run").
     scaling {
       min_instance_count = 0
-      max_instance_count = 1
+      max_instance_count = var.max_instance_count
     }
 
     dynamic "vpc_access" {
@@ -126,7 +126,12 @@ resource "google_cloud_run_v2_service" "synthmon" {
 
     precondition {
       condition     = local.request_timeout_s > local.run_timeout_s && local.request_timeout_s <= 3600
-      error_message = "The request timeout must exceed run_timeout_s and stay within Cloud Run's 3600 s limit."
+      error_message = "The request timeout must exceed the run's bound (run_timeout_s, or the longest check with its retries) and stay within Cloud Run's 3600 s limit."
+    }
+
+    precondition {
+      condition     = var.alert_quorum == null || try(var.alert_quorum <= length(var.regions), false)
+      error_message = "alert_quorum cannot exceed the number of regions: no check could ever page as global."
     }
   }
 

@@ -7,8 +7,9 @@ resource "google_cloud_scheduler_job" "run" {
   description = "POST /run on synthmon in ${each.key}; each check runs when its interval_s is due"
   schedule    = var.schedule
   time_zone   = var.time_zone
-  # Cloud Run answers within its request timeout; the attempt deadline waits for that answer.
-  attempt_deadline = "${local.request_timeout_s}s"
+  # Cloud Run answers within its request timeout; the attempt deadline waits for that answer
+  # (config.tf derives both from the config; Scheduler allows 15 s to 30 min).
+  attempt_deadline = "${local.attempt_deadline_s}s"
 
   # No retries: the next tick is the retry, and a retried /run would only find the checks not yet due.
   retry_config {
@@ -26,4 +27,11 @@ resource "google_cloud_scheduler_job" "run" {
   }
 
   depends_on = [google_cloud_run_v2_service_iam_member.scheduler_invoker]
+
+  lifecycle {
+    precondition {
+      condition     = local.request_timeout_s <= 1800
+      error_message = "The request timeout exceeds Cloud Scheduler's 30 min attempt deadline: Scheduler would give up on a /run that is still within its bound. Lower run_timeout_s or the longest check's timeout_s and retries."
+    }
+  }
 }

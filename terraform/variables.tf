@@ -5,8 +5,10 @@ variable "project_id" {
 
 variable "regions" {
   description = <<-EOT
-    Regions to run the prober in, keyed by region. Each region gets its own Cloud Run service, Scheduler
-    job and state collection, and its metrics carry the region as the `location` label. Per region, set
+    Regions to run the prober in, keyed by region. Each region gets its own Cloud Run service and
+    Scheduler job; all regions share one state collection (state_collection), so that a check pages
+    only when it fails in alert_quorum of them. Metrics carry the region as the `location` label, and
+    the config's `alerting.locations` is set to these keys. Per region, set
     either `vpc_connector` (Serverless VPC Access connector id or name) or `network`/`subnetwork`
     (Direct VPC egress) to reach private endpoints such as Cloud SQL; leave all null for none.
   EOT
@@ -54,8 +56,18 @@ variable "config_yaml" {
   }
 
   validation {
-    condition     = can(tonumber(lookup(yamldecode(var.config_yaml), "run_timeout_s", 50)))
-    error_message = "run_timeout_s in config_yaml must be a literal number: Terraform derives the request timeout and the Scheduler deadline from it."
+    # Terraform derives the request timeout and the Scheduler deadline from these (config.tf), so
+    # where they are set they must be literal numbers, not $${VAR}.
+    condition = can([
+      for v in concat(
+        [lookup(yamldecode(var.config_yaml), "run_timeout_s", 0)],
+        [for k in ["timeout_s", "retries", "retry_delay_s", "interval_s"] : try(yamldecode(var.config_yaml).defaults[k], 0)],
+        flatten([for c in try([for c in yamldecode(var.config_yaml).checks : c], []) : [
+          for k in ["timeout_s", "retries", "retry_delay_s", "interval_s"] : lookup(c, k, 0)
+        ]]),
+      ) : tonumber(v)
+    ])
+    error_message = "run_timeout_s, and timeout_s, retries, retry_delay_s and interval_s (in defaults and in each check), must be literal numbers in config_yaml: Terraform derives the request timeout, the Scheduler deadline and the SLO windows from them."
   }
 }
 
@@ -93,7 +105,7 @@ variable "time_zone" {
 }
 
 variable "request_timeout_margin_s" {
-  description = "Seconds the Cloud Run request timeout (and the Scheduler attempt deadline) exceed the config's run_timeout_s, so a run that hits its own deadline can still answer with its report."
+  description = "Seconds the Cloud Run request timeout (and the Scheduler attempt deadline) exceed the run's bound (the config's run_timeout_s, else its longest check with retries), so a run can still publish and answer with its report."
   type        = number
   default     = 10
 
@@ -127,13 +139,35 @@ variable "memory" {
 }
 
 variable "cpu_always_allocated" {
-  description = "Keep CPU allocated outside requests (instance-based billing). Needed when a check's timeout_s exceeds run_timeout_s: such a check (a two-minute golden path) goes on after /run has answered and publishes its result on its own. Set false only if every check fits in run_timeout_s."
+  description = "Keep CPU allocated outside requests (instance-based billing). Not needed: a run waits for every check it started, so all work happens inside a request and request-based billing (cpu_idle = true) is the default; see README \"Cost\" for when instance-based is cheaper."
   type        = bool
-  default     = true
+  default     = false
+}
+
+variable "max_instance_count" {
+  description = "Most Cloud Run instances per region. Above 1 is safe: a check in flight is leased in the shared state store, so two instances never run one check twice."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.max_instance_count >= 1 && floor(var.max_instance_count) == var.max_instance_count
+    error_message = "max_instance_count must be a whole number, at least 1."
+  }
+}
+
+variable "alert_quorum" {
+  description = "Multi-region alerting: a check pages as `global` (its own severity) only when failing in at least this many regions, below it `regional` (warning). Written into the config as alerting.quorum; null leaves it to the config or the service's default, a majority of the regions (1 for one region)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.alert_quorum == null || try(var.alert_quorum >= 1 && floor(var.alert_quorum) == var.alert_quorum, false)
+    error_message = "alert_quorum must be null or a whole number, at least 1 (run.tf also checks it is at most the number of regions)."
+  }
 }
 
 variable "max_request_concurrency" {
-  description = "Requests one instance serves at once: overlapping Scheduler calls and on-call /probe calls share the single instance instead of queueing."
+  description = "Requests one instance serves at once: overlapping Scheduler calls (a golden path holds its /run for minutes) and on-call /probe calls share an instance instead of starting another."
   type        = number
   default     = 8
 }
@@ -221,8 +255,8 @@ variable "firestore_location" {
   default     = "nam5"
 }
 
-variable "state_collection_prefix" {
-  description = "Firestore collection prefix for the alert state; each region uses PREFIX-REGION so that regions do not share consecutive-failure counts."
+variable "state_collection" {
+  description = "Firestore collection of the alert state, one for all regions: quorum needs every region's per-location results of a check in one place, updated in one transaction."
   type        = string
   default     = "synthmon-state"
 }

@@ -6,7 +6,7 @@ with python-hcl2 and assert what DESIGN.md and the deploy issue require of them.
 
 from __future__ import annotations
 
-import ast
+import dataclasses
 import json
 import os
 import re
@@ -20,7 +20,8 @@ import pytest
 import yaml
 
 from monitor import config as config_mod
-from monitor import metrics
+from monitor import metrics, timeseries
+from monitor import slo as slo_mod
 
 ROOT = Path(__file__).resolve().parents[2]
 TF = ROOT / "terraform"
@@ -81,23 +82,33 @@ def _expr(value: str) -> str:
     return m.group(1)
 
 
-def _evaluate(tf: dict[str, Any], expression: str, config_yaml: str) -> float:
-    """Evaluate the arithmetic of a timeout expression with variable defaults and a given config.
-    Knows exactly the forms terraform/ uses; anything else fails the test instead of guessing."""
-    def local(m: re.Match[str]) -> str:
-        return f"({_evaluate(tf, _expr(tf['locals'][m.group(1)]), config_yaml)})"
+STAGING = ROOT / "examples" / "staging.yaml"
+STAGING_ENV = {"E2E_BYPASS_KEY": "bypass-key-value", "STAGING_DB_DSN": "postgresql://probe:pw@10.0.0.3/app",
+               "GOOGLE_CLOUD_PROJECT": "p"}
 
-    def lookup(m: re.Match[str]) -> str:
-        return repr(float((yaml.safe_load(config_yaml) or {}).get(m.group(1), float(m.group(2)))))
 
-    text = re.sub(r'tonumber\(lookup\(yamldecode\(var\.config_yaml\),\s*"([a-z_]+)",\s*([0-9.]+)\)\)',
-                  lookup, expression)
-    text = re.sub(r"local\.([a-z_]+)", local, text)
-    text = re.sub(r"var\.([a-z_]+)", lambda m: repr(_default(tf, m.group(1))), text)
-    tree = ast.parse(text, mode="eval")
-    allowed = (ast.Expression, ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Constant)
-    assert all(isinstance(n, allowed) for n in ast.walk(tree)), f"cannot evaluate {expression!r}"
-    return float(eval(compile(tree, "<tf>", "eval")))  # noqa: S307 - only constants and + - * remain
+def _terraform() -> str:
+    # terraform is an external binary that no Python package registry provides: when it is absent
+    # the tests that run it are skipped, every other check of terraform/ still runs.
+    binary = shutil.which("terraform")
+    if binary is None:
+        pytest.skip("terraform binary not on PATH")
+    return binary
+
+
+def _console(tmp_path: Path, expression: str, **tf_vars: str) -> Any:
+    """Evaluate `expression` with terraform itself over config.tf and variables.tf (nothing there
+    needs a provider, so no `init`), given config_yaml and other variables; returns decoded JSON."""
+    for name in ("config.tf", "variables.tf"):
+        shutil.copy(TF / name, tmp_path / name)
+    args = [_terraform(), "console"]
+    for name, value in {"project_id": "p", "image": "i", **tf_vars}.items():
+        args += ["-var", f"{name}={value}"]
+    env = {**os.environ, "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1"}
+    proc = subprocess.run(args, input=f"jsonencode({expression})\n", capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
 def _dashboard(tf: dict[str, Any]) -> dict[str, Any]:
@@ -267,35 +278,69 @@ def _service(tf: dict[str, Any]) -> dict[str, Any]:
     return tf["resource"]["google_cloud_run_v2_service"]["synthmon"]
 
 
-def test_service_per_region_one_instance(tf: dict[str, Any]) -> None:
-    """One Cloud Run service per region (for_each), min 0 and max 1 instance, private-ranges egress."""
+def test_service_per_region_scaling_and_billing(tf: dict[str, Any]) -> None:
+    """One Cloud Run service per region (for_each), 0 to var.max_instance_count (2) instances,
+    request-based billing by default, private-ranges egress, one state collection for all regions."""
     service = _service(tf)
     assert service["for_each"] == "${var.regions}" and service["location"] == "${each.key}"
     template = _one(service["template"])
     scaling = _one(template["scaling"])
-    assert (scaling["min_instance_count"], scaling["max_instance_count"]) == (0, 1)
+    assert (scaling["min_instance_count"], scaling["max_instance_count"]) == (0, "${var.max_instance_count}")
+    assert _default(tf, "max_instance_count") == 2
+    resources = _one(_one(template["containers"])["resources"])
+    assert resources["cpu_idle"] == "${!var.cpu_always_allocated}" and _default(tf, "cpu_always_allocated") is False
     vpc = _one(template["dynamic"][0]["vpc_access"]["content"]) if "dynamic" in template else None
     assert vpc is not None and vpc["egress"] == "PRIVATE_RANGES_ONLY"
     assert service["ingress"] == "${var.ingress}"
     assert _default(tf, "ingress") in ("INGRESS_TRAFFIC_ALL", "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER")
     assert template["service_account"] == "${google_service_account.runner.email}"
     env = tf["locals"]["env"]
-    assert "SYNTHMON_LOCATION = region" in env and "${var.state_collection_prefix}-${region}" in env
+    assert "SYNTHMON_LOCATION = region" in env
+    # Quorum needs every region's results in one place: one collection, never one per region.
+    assert '"firestore://${local.firestore_database}/${var.state_collection}"' in env
+    assert "state_collection_prefix" not in tf["variable"] and "${region}" not in env.split("SYNTHMON_STATE")[1]
 
 
-@pytest.mark.parametrize("config_yaml", ["checks: []\n", "run_timeout_s: 130\n", "run_timeout_s: 50.5\n"])
-def test_request_timeout_exceeds_run_deadline(tf: dict[str, Any], config_yaml: str) -> None:
-    """Cloud Run's request timeout and the Scheduler deadline exceed the config's run_timeout_s."""
-    run_timeout_s = _evaluate(tf, _expr(tf["locals"]["run_timeout_s"]), config_yaml)
-    expected = yaml.safe_load(config_yaml).get("run_timeout_s", config_mod.loads("").run_timeout_s)
-    assert run_timeout_s == expected  # the fallback is the loader's own default
+def test_timeouts_come_from_the_derived_bound(tf: dict[str, Any]) -> None:
+    """Cloud Run's request timeout and the Scheduler deadline are config.tf's derived values, with
+    the Cloud Run (3600 s) and Scheduler (30 min) limits checked before apply."""
     template = _one(_service(tf)["template"])
     job = tf["resource"]["google_cloud_scheduler_job"]["run"]
-    for value in (template["timeout"], job["attempt_deadline"]):
-        m = re.fullmatch(r"\$\{(.+)\}s", value)
-        assert m, value
-        assert _evaluate(tf, m.group(1), config_yaml) > run_timeout_s
+    assert template["timeout"] == "${local.request_timeout_s}s"
+    assert job["attempt_deadline"] == "${local.attempt_deadline_s}s"
     assert _one(job["retry_config"])["retry_count"] == 0
+    run_checks = json.dumps(_one(_service(tf)["lifecycle"])["precondition"])
+    assert "local.request_timeout_s <= 3600" in run_checks
+    assert "local.request_timeout_s <= 1800" in json.dumps(_one(job["lifecycle"])["precondition"])
+
+
+TIMEOUT_CASES = [
+    # (config, run bound): run_timeout_s wins when set; else the longest
+    # timeout_s * (retries + 1) + retry_delay_s * retries, with defaults 10 s, 1 retry, 5 s.
+    ("run_timeout_s: 130\nchecks: [{name: a, type: http, url: 'https://a.example'}]\n", 130),
+    ("checks: [{name: a, type: http, url: 'https://a.example'}]\n", 10 * 2 + 5),
+    ("checks: [{name: a, type: http, url: 'https://a.example', timeout_s: 30, retries: 2, retry_delay_s: 4},\n"
+     "         {name: b, type: http, url: 'https://b.example', timeout_s: 60, retries: 0}]\n", 30 * 3 + 4 * 2),
+    ("defaults: {timeout_s: 20, retries: 0}\nchecks: [{name: a, type: http, url: 'https://a.example'},\n"
+     "  {name: b, type: http, url: 'https://b.example', retries: 1, retry_delay_s: 2}]\n", 20 * 2 + 2),
+]
+
+
+@pytest.mark.parametrize(("config_yaml", "bound"), TIMEOUT_CASES)
+def test_run_bound_is_the_loaders(tmp_path: Path, config_yaml: str, bound: float) -> None:
+    """terraform evaluates the run bound as the config loader does (Config.run_bound_s), and the
+    request timeout and Scheduler deadline exceed it by request_timeout_margin_s (10 s)."""
+    got = _console(tmp_path, "{r = local.run_timeout_s, t = local.request_timeout_s, d = local.attempt_deadline_s}",
+                   config_yaml=config_yaml)
+    assert got["r"] == bound == config_mod.loads(config_yaml).run_bound_s
+    assert got["t"] == got["d"] == bound + 10
+
+
+def test_run_bound_of_the_staging_example(tmp_path: Path) -> None:
+    """examples/staging.yaml as Terraform reads it: its run_timeout_s (240 s), as the loader says."""
+    text = STAGING.read_text(encoding="utf-8")
+    got = _console(tmp_path, "local.run_timeout_s", config_yaml=text)
+    assert got == config_mod.loads(text, environ=STAGING_ENV).run_bound_s == 240
 
 
 def test_scheduler_posts_run_with_oidc_to_the_service(tf: dict[str, Any]) -> None:
@@ -368,3 +413,153 @@ def test_checkov_passes() -> None:
                           env={**os.environ, "CHECKOV_VENV": str(CHECKOV.parent.parent)})
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "Failed checks: 0" in proc.stdout
+
+
+# --- SLOs, quorum and the cross-region view (issue 16) ---
+
+SLO_CONFIG = """\
+checks:
+  - {name: api, type: http, url: 'https://api.example', slo: {objective: 0.995, window_days: 28}}
+  - {name: golden_path.v2, type: http, url: 'https://gp.example', interval_s: 300, slo: {objective: 0.99}}
+  - {name: odd, type: http, url: 'https://odd.example', interval_s: 70, slo: {objective: 0.9, window_days: 7}}
+  - {name: no-slo, type: http, url: 'https://x.example'}
+"""
+
+
+def test_slo_resources_exist_exactly_for_checks_with_slo(tmp_path: Path) -> None:
+    """local.slo, which the service, SLO and both burn-rate policies iterate, holds the checks with
+    `slo` and nothing else, with the loader's objective and window, a window period that holds a
+    run of the check and that Cloud Monitoring accepts, and a valid service id."""
+    got = _console(tmp_path, "local.slo", config_yaml=SLO_CONFIG)
+    loaded = {c.name: c.slo for c in config_mod.loads(SLO_CONFIG).checks if c.slo}
+    assert set(got) == set(loaded) == {"api", "golden_path.v2", "odd"}
+    for name, slo in loaded.items():
+        assert (got[name]["objective"], got[name]["window_days"]) == (slo.objective, slo.window_days)
+    assert {n: s["window_period_s"] for n, s in got.items()} == {"api": 60, "golden_path.v2": 300, "odd": 120}
+    assert all(86400 % s["window_period_s"] == 0 for s in got.values())
+    assert got["golden_path.v2"]["service_id"] == "synthmon-golden-path-v2"
+    assert all(re.fullmatch(r"[a-z0-9-]{1,63}", s["service_id"]) for s in got.values())
+    assert _console(tmp_path, "local.slo", config_yaml="checks: [{name: a, type: http, url: 'https://a'}]\n") == {}
+
+
+def test_slo_blocks_iterate_the_checks_with_slo(tf: dict[str, Any]) -> None:
+    """The custom service and SLO are one per local.slo entry; the SLI is windows-based over
+    check/success of that check (a GAUGE: request-based ratios need DELTA or CUMULATIVE)."""
+    service = tf["resource"]["google_monitoring_custom_service"]["check"]
+    slo_ = tf["resource"]["google_monitoring_slo"]["availability"]
+    assert service["for_each"] == slo_["for_each"] == "${local.slo}"
+    assert service["service_id"] == "${each.value.service_id}"
+    assert slo_["service"] == "${google_monitoring_custom_service.check[each.key].service_id}"
+    assert (slo_["goal"], slo_["rolling_period_days"]) == ("${each.value.objective}", "${each.value.window_days}")
+    assert "request_based_sli" not in slo_ and "calendar_period" not in slo_
+    sli = _one(slo_["windows_based_sli"])
+    assert sli["window_period"] == "${each.value.window_period_s}s"
+    mean = _one(sli["metric_mean_in_range"])
+    assert _one(mean["range"]) == {"min": 1}
+    assert 'google_monitoring_metric_descriptor.synthmon["check/success"].type' in mean["time_series"]
+    assert 'metric.label.check=\\"${each.key}\\"' in mean["time_series"]
+    assert metrics.BY_NAME["check/success"].kind == "GAUGE"
+    preconditions = json.dumps(_one(slo_["lifecycle"])["precondition"])
+    assert "each.value.objective <= 0.999" in preconditions and "each.value.window_days <= 30" in preconditions
+
+
+def test_burn_rate_policies_are_the_workbook_and_monitor_slo(tmp_path: Path, tf: dict[str, Any]) -> None:
+    """Fast: 1 h and 5 min above 14.4x; slow: 6 h and 30 min above 6x; both windows must burn
+    (AND); the same table as monitor/slo.py, and two policies per check with an slo."""
+    alerts = _console(tmp_path, "local.burn_rate_alerts", config_yaml="checks: []\n")
+    assert {k: (v["long_s"], v["short_s"], v["burn_rate"]) for k, v in alerts.items()} == {
+        "fast": (3600, 300, 14.4), "slow": (21600, 1800, 6)}
+    assert {k: (v["long_s"], v["short_s"], v["burn_rate"]) for k, v in alerts.items()} == {
+        a.name: (a.long_window_s, a.short_window_s, a.burn_rate) for a in slo_mod.BURN_RATE_ALERTS}
+
+    policy = tf["resource"]["google_monitoring_alert_policy"]["slo_burn_rate"]
+    assert policy["for_each"] == "${local.slo_burn_rate_policies}" and policy["combiner"] == "AND"
+    assert "setproduct(keys(local.slo), keys(local.burn_rate_alerts))" in tf["locals"]["slo_burn_rate_policies"]
+    long_, short = (_one(c["condition_threshold"]) for c in policy["conditions"])
+    slo_name = "${google_monitoring_slo.availability[each.value.check].name}"
+    assert long_["filter"] == f'select_slo_burn_rate(\\"{slo_name}\\", \\"${{each.value.long_s}}s\\")'
+    assert short["filter"] == f'select_slo_burn_rate(\\"{slo_name}\\", \\"${{each.value.short_s}}s\\")'
+    for cond in (long_, short):
+        assert cond["comparison"] == "COMPARISON_GT" and cond["threshold_value"] == "${each.value.burn_rate}"
+        assert "aggregations" not in cond  # an SLO selector takes no aggregation
+
+
+def test_alert_quorum_and_locations_reach_the_service_config(tmp_path: Path, tf: dict[str, Any]) -> None:
+    """The mounted config is the given one with alerting.locations = the regions and, when
+    alert_quorum is set, alerting.quorum; null leaves the quorum to the service (a majority)."""
+    assert _default(tf, "alert_quorum") is None and tf["variable"]["alert_quorum"]["type"] == "number"
+    version = tf["resource"]["google_secret_manager_secret_version"]["config"]
+    assert version["secret_data"] == "${local.service_config_yaml}"
+    regions = '{"us-central1" = {}, "europe-west1" = {}, "asia-east1" = {}}'
+    config = "location: x\nalerting: {quorum: 3}\nchecks: [{name: a, type: http, url: 'https://a.example'}]\n"
+    rendered = yaml.safe_load(_console(tmp_path, "local.service_config_yaml", config_yaml=config,
+                                       regions=regions, alert_quorum="2"))
+    assert rendered["alerting"] == {"quorum": 2, "locations": ["asia-east1", "europe-west1", "us-central1"]}
+    assert rendered["checks"] == yaml.safe_load(config)["checks"] and rendered["location"] == "x"
+    kept = yaml.safe_load(_console(tmp_path, "local.service_config_yaml", config_yaml=config, regions=regions))
+    assert kept["alerting"]["quorum"] == 3
+    bare = yaml.safe_load(_console(tmp_path, "local.service_config_yaml", config_yaml="checks: []\n"))
+    assert bare["alerting"] == {"locations": ["us-central1"]}
+    loaded = config_mod.loads(_console(tmp_path, "local.service_config_yaml", config_yaml=config,
+                                       regions=regions, alert_quorum="2"))
+    assert (loaded.alerting.quorum, loaded.alerting.locations) == (2, ("asia-east1", "europe-west1", "us-central1"))
+    assert "alert_quorum <= length(var.regions)" in json.dumps(_one(_service(tf)["lifecycle"])["precondition"])
+
+
+def _unordered(check: Any) -> Any:
+    """A check with the JSON assertions of its expectation in key order (yamlencode sorts keys;
+    the order of `expect.json` entries means nothing)."""
+    expect = getattr(check, "expect", None)
+    if expect is not None and getattr(expect, "json", None):
+        check = dataclasses.replace(check, expect=dataclasses.replace(expect, json=tuple(sorted(expect.json))))
+    return check
+
+
+def test_staging_example_renders_and_loads(tmp_path: Path) -> None:
+    """examples/staging.yaml through Terraform's yamldecode/yamlencode still loads, with the same
+    checks, and gets SLOs for exactly its checks with `slo`."""
+    text = STAGING.read_text(encoding="utf-8")
+    got = _console(tmp_path, "{c = local.service_config_yaml, s = local.slo}", config_yaml=text)
+    original = config_mod.loads(text, environ=STAGING_ENV)
+    rendered = config_mod.loads(got["c"], environ=STAGING_ENV)
+    assert [_unordered(c) for c in rendered.checks] == [_unordered(c) for c in original.checks]
+    assert set(got["s"]) == {c.name for c in original.checks if c.slo} == {"backend-health", "golden-path"}
+
+
+def test_dashboard_has_cross_region_rows(tf: dict[str, Any]) -> None:
+    """Below the per-check charts, rows that compare regions: series grouped by location, and the
+    number of regions passing each check (what quorum counts)."""
+    tiles = _dashboard(tf)["mosaicLayout"]["tiles"]
+    grouped = [t for t in tiles if "resource.label.location" in json.dumps(t)]
+    assert len(grouped) >= 5
+    passing = [t for t in tiles if "secondaryAggregation" in json.dumps(t)]
+    assert passing
+    query = passing[0]["widget"]["xyChart"]["dataSets"][0]["timeSeriesQuery"]["timeSeriesFilter"]
+    assert query["aggregation"]["groupByFields"] == ["metric.label.check", "resource.label.location"]
+    assert query["secondaryAggregation"] == {**query["secondaryAggregation"], "crossSeriesReducer": "REDUCE_SUM",
+                                             "groupByFields": ["metric.label.check"]}
+    # A passing result's failure_class is "none" (monitor/timeseries.py), so "failures" exclude it.
+    text = DASHBOARD.read_text(encoding="utf-8")
+    assert 'failure_class!=\\"none\\"' in text and 'failure_class!=\\"\\"' not in text
+    assert timeseries.NO_FAILURE == "none"
+    cells = {(t["xPos"], t["yPos"]) for t in tiles}
+    assert len(cells) == len(tiles)  # no tile on top of another
+
+
+@pytest.mark.parametrize("config_yaml", [
+    "run_timeout_s: ${RUN_TIMEOUT}\nchecks: []\n",
+    "defaults: {retries: ${RETRIES}}\nchecks: []\n",
+    "checks: [{name: a, type: http, url: 'https://a.example', timeout_s: ${T}}]\n",
+])
+def test_derived_numbers_must_be_literal(tmp_path: Path, config_yaml: str) -> None:
+    """A `${VAR}` where Terraform derives timeouts or SLO windows is refused at plan time, not
+    turned into a wrong deadline."""
+    for name in ("config.tf", "variables.tf"):
+        shutil.copy(TF / name, tmp_path / name)
+    proc = subprocess.run([_terraform(), "console", "-var", "project_id=p", "-var", "image=i",
+                           "-var", f"config_yaml={config_yaml}"], input="local.run_timeout_s\n",
+                          capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False,
+                          env={**os.environ, "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1"})
+    assert proc.returncode != 0
+    # Terraform wraps long messages inside a box drawn with "│".
+    assert "must be literal numbers" in " ".join((proc.stdout + proc.stderr).replace("│", " ").split())
