@@ -23,6 +23,7 @@ from probes.http_expect import body_problem
 from probes.login import LoginFailed, fetch_token
 from probes.redact import CUT, Redactor
 from probes.result import Failure, ProbeResult
+from probes.trace import new_trace, with_trace
 
 _SNIPPET_BYTES = 200
 
@@ -114,18 +115,23 @@ def _easy(check: HttpCheck, hop: _Hop, body: _Body, timeout_s: float) -> pycurl.
 
 async def probe(check: HttpCheck) -> ProbeResult:
     """Request `check.url` once on a fresh connection and judge the answer; with `login`, first mint
-    a token and send it as `Authorization: Bearer` (phase `login`, counted in the latency).
+    a token and send it as `Authorization: Bearer` (phase `login`, counted in the latency). Every
+    request carries a fresh trace (`details.trace_id`); the login is a span of the same trace.
 
     Failure classes: dns, connect_refused, connect_timeout, tls, cert_expiring, unavailable, auth
     (401/403, or a login that failed), http_status, assertion, timeout.
     """
     result = ProbeResult(check.name, "http", check.url)
+    trace = new_trace()
+    result.details["trace_id"] = trace.trace_id
+    traced = with_trace(check.headers, trace, check.cloud_trace_context)
     if check.login is None:
-        return await _request(check, result, check.headers, check.timeout_s, None)
+        return await _request(check, result, traced, check.timeout_s, None)
 
     started = time.perf_counter()
     try:
-        token = await fetch_token(check.login, check.ca_file, min(check.login.timeout_s, check.timeout_s))
+        token = await fetch_token(check.login, check.ca_file, min(check.login.timeout_s, check.timeout_s),
+                                  trace.child().headers(check.cloud_trace_context))
     except LoginFailed as exc:
         result.latency_ms = round((time.perf_counter() - started) * 1000, 3)
         result.phases_ms = {"login": result.latency_ms}
@@ -133,7 +139,7 @@ async def probe(check: HttpCheck) -> ProbeResult:
             result.details["login_status"] = exc.status
         return result.fail(exc.cls, exc.message, diagnose(exc.cls, check.login.url))
     login_ms = (time.perf_counter() - started) * 1000
-    headers = (*check.headers, ("Authorization", f"Bearer {token}"))
+    headers = (*traced, ("Authorization", f"Bearer {token}"))
     await _request(check, result, headers, check.timeout_s - login_ms / 1000, login_ms)
     # The target may echo the token (a body snippet, a JSON value in a failure message).
     redact = Redactor([token, urllib.parse.quote(token, safe="")])

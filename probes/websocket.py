@@ -25,6 +25,7 @@ from probes.diagnosis import diagnose
 from probes.login import LoginFailed, fetch_token
 from probes.redact import Redactor
 from probes.result import ProbeResult
+from probes.trace import new_trace, with_trace
 
 DEFAULT_SEND: dict[str, Any] = {"type": "user_message", "payload": {
     "content": "synthetic probe: reply with OK", "thread_id": "{thread_id}", "run_id": "{run_id}"}}
@@ -51,6 +52,8 @@ class _Run:
     def __init__(self, check: WebSocketCheck) -> None:
         self.check = check
         self.result = ProbeResult(check.name, "websocket", check.target)
+        self.trace = new_trace()  # the upgrade request's; the login is a sibling span
+        self.result.details["trace_id"] = self.trace.trace_id
         self.matcher = EventMatcher(check.events)
         self.loop = asyncio.get_running_loop()
         self.start = self.loop.time()
@@ -124,7 +127,8 @@ async def _login(run: _Run) -> str:
     t0 = run.now()
     try:
         token = await fetch_token(run.check.login, run.check.ca_file,
-                                  min(run.check.login.timeout_s, run.left()))
+                                  min(run.check.login.timeout_s, run.left()),
+                                  run.trace.child().headers(run.check.cloud_trace_context))
     except LoginFailed as exc:
         details = {"login_status": exc.status} if exc.status else {}
         raise _Failed(exc.cls, exc.message, **details) from None
@@ -154,6 +158,7 @@ def _credentials(check: WebSocketCheck, token: str | None) -> tuple[str, list[tu
 async def _connect(run: _Run, token: str | None) -> ClientConnection:
     check = run.check
     url, headers, subprotocols = _credentials(check, token)
+    headers = list(with_trace(tuple(headers), run.trace, check.cloud_trace_context))
     transport_up: list[float] = []
 
     class Connection(ClientConnection):
