@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import ipaddress
 import ssl
-import tempfile
 from pathlib import Path
 
 from cryptography import x509
@@ -37,7 +37,7 @@ def _cert(subject: str, key: ec.EllipticCurvePrivateKey, issuer: str, issuer_key
             decipher_only=False), critical=True)
     else:
         builder = (builder.add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName("localhost"), x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]),
+            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
             critical=False).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
                                           critical=False))
     return builder.sign(issuer_key, hashes.SHA256())
@@ -74,7 +74,3 @@ def make_chain(directory: Path, *, root_days: float = 3650, intermediate_days: f
     ctx.load_cert_chain(chain_file, key_file)
     return Chain(str(ca_file), ctx, leaf, mid)
 
-
-if __name__ == "__main__":  # print what libcurl and ssl report for such a chain
-    with tempfile.TemporaryDirectory() as d:
-        print(make_chain(Path(d)).ca_file)
