@@ -58,7 +58,7 @@ async def probe(check: DnsCheck) -> ProbeResult:
                        f"within {check.timeout_s:g} s", "timeout", None)
     except dns.exception.DNSException as exc:  # a name dnspython cannot encode, a malformed answer
         return _failed(check, result, started, "dns", f"{exc.__class__.__name__}: {exc}"[:300],
-                       "nxdomain", None)
+                       "other", None)
     resolve_ms = (time.perf_counter() - started) * 1000
     result.phases_ms = {"resolve": resolve_ms}
     result.latency_ms = resolve_ms
