@@ -167,3 +167,11 @@ def test_registered_and_imported_lazily() -> None:
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_unencodable_name_is_dns(dns_target: DnsTarget) -> None:
+    """A label over 63 octets cannot be asked at all: `dns` with the generic diagnosis, no query sent."""
+    before = dns_target.resolver.queries
+    r = run(check("a" * 64 + "." + ZONE, dns_target.nameserver))
+    assert r.failure is not None and r.failure.cls == "dns" and "LabelTooLong" in r.failure.message
+    assert dns_target.resolver.queries == before
