@@ -14,6 +14,7 @@ from typing import Any
 
 from monitor.fields import Fields
 from probes.checks import (
+    DNS_RECORDS,
     EVENT,
     NAME,
     SECRET_KEY,
@@ -22,6 +23,8 @@ from probes.checks import (
     VPC_CONNECTOR,
     Check,
     Defaults,
+    DnsCheck,
+    DnsExpect,
     Events,
     HttpCheck,
     HttpExpect,
@@ -191,7 +194,7 @@ def _http(f: Fields, common: dict[str, Any], d: Defaults, base: Path, secrets: s
         ca_file=_ca_file(f, base),
         cert_min_days=f.number("cert_min_days", d.cert_min_days, lo=0, hi=3650),
         max_body_bytes=f.number("max_body_bytes", 1 << 20, lo=1, hi=1 << 30, integer=True),
-        expect=expect, login=login,
+        expect=expect, login=login, cloud_trace_context=f.bool("cloud_trace_context", False),
     )
 
 
@@ -270,6 +273,7 @@ def _websocket(f: Fields, common: dict[str, Any], d: Defaults, base: Path,
         hello_wait_s=f.number("hello_wait_s", 2.0, lo=0, hi=60),
         send=send, events=events,
         max_frame_bytes=f.number("max_frame_bytes", 1 << 20, lo=1024, hi=1 << 30, integer=True),
+        cloud_trace_context=f.bool("cloud_trace_context", False),
     )
 
 
@@ -318,4 +322,32 @@ def _postgres(f: Fields, common: dict[str, Any], d: Defaults, base: Path,
     )
 
 
-_PARSERS: dict[str, Callable[..., Check]] = {"http": _http, "websocket": _websocket, "postgres": _postgres}
+_HOSTNAME = re.compile(r"(?=.{1,254}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*"
+                       r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.?")
+
+
+def _dns(f: Fields, common: dict[str, Any], d: Defaults, base: Path, secrets: set[str]) -> DnsCheck:
+    from probes.dns import split_nameserver  # the module only; dnspython is imported when probing
+
+    host = f.str("host")
+    if not _HOSTNAME.fullmatch(host):
+        raise f.error("host", f"must be a DNS name, not {host!r}")
+    nameserver = f.opt_str("nameserver")
+    if nameserver is not None:
+        try:
+            split_nameserver(nameserver)
+        except ValueError:
+            raise f.error("nameserver", f"must be an IP address with an optional :port, not {nameserver!r}") from None
+    ef = Fields(f.mapping("expect"), f.file, f.where, "expect.")
+    equals = ef.str_list("equals") if ef.has("equals") else None
+    expect = DnsExpect(contains=tuple(ef.str_list("contains", [])),
+                       equals=None if equals is None else tuple(equals),
+                       min_answers=ef.number("min_answers", 1, lo=0, hi=1000, integer=True),
+                       max_latency_ms=ef.number("max_latency_ms", None, lo=0))
+    ef.done()
+    return DnsCheck(**common, host=host, record=f.str("record", "A", choices=DNS_RECORDS),
+                    nameserver=nameserver, expect=expect)
+
+
+_PARSERS: dict[str, Callable[..., Check]] = {"http": _http, "websocket": _websocket, "postgres": _postgres,
+                                             "dns": _dns}

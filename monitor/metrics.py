@@ -38,6 +38,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("vpc/over_threshold", "INT64", "1", "1 when the VPC round trip is over the check's threshold",
            ("check",)),
     Metric("tls/cert_days_left", "DOUBLE", "d", "Days until the server certificate expires", ("check",)),
+    Metric("dns/resolve_ms", "DOUBLE", "ms", "Resolution time of a DNS check's query", ("check",)),
     Metric("run/duration_ms", "DOUBLE", "ms", "Duration of a whole run; also the monitor's heartbeat", ()),
 )
 

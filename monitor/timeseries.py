@@ -64,6 +64,8 @@ def result_samples(r: ProbeResult, check: Any = None) -> Iterator[Sample]:
         yield _sample("check/phase_latency_ms", ms, check=c, type=t, phase=phase)
     if t == "websocket":
         yield from _event_samples(r, check)
+    if t == "dns" and "resolve" in r.phases_ms:
+        yield _sample("dns/resolve_ms", r.phases_ms["resolve"], check=c)
     if t == "postgres" and "query" in r.phases_ms:
         yield _sample("postgres/query_latency_ms", r.phases_ms["query"], check=c)
     rtt = _number(r.details.get("vpc_rtt_ms"))

@@ -12,7 +12,8 @@ ProbeFn = Callable[[Any], Awaitable[ProbeResult]]
 
 # Probe type → the module exporting its `probe`. Modules are imported on first use, so an
 # HTTP-only run never pays for websockets or psycopg (cold start is part of the product).
-PROBES: dict[str, str] = {"http": "probes.http", "websocket": "probes.websocket", "postgres": "probes.postgres"}
+PROBES: dict[str, str] = {"http": "probes.http", "websocket": "probes.websocket", "postgres": "probes.postgres",
+                          "dns": "probes.dns"}
 
 
 def registry(kinds: Iterable[str] | None = None) -> dict[str, ProbeFn]:

@@ -35,3 +35,49 @@ def diagnose(cls: str, target: str = "") -> str:
     if cls == "dns" and host.endswith(".run.app"):
         return "the Cloud Run URL does not resolve: the service may have been deleted or renamed"
     return text
+
+
+# The target a Cloud Run domain mapping asks for (CNAME for subdomains).
+CLOUD_RUN_CNAME = "ghs.googlehosted.com."
+
+
+def dns_diagnosis(kind: str, host: str, record: str, nameserver: str | None, zone: str | None,
+                  answers: list[str] | None = None, expected: list[str] | None = None) -> str:
+    """Where to look for a DNS check's failure: `kind` is nxdomain, no_answer, servfail, timeout,
+    unexpected or slow; `zone` is the apex from the negative answer's SOA, when the server sent one."""
+    where = f"the zone {zone}" if zone else f"the zone that holds {host}"
+    mapping = (f"; a Cloud Run domain mapping needs `{host} CNAME {CLOUD_RUN_CNAME}`"
+               if record in ("CNAME", "A", "AAAA") else "")
+    server = nameserver or "the system resolver"
+    if kind == "nxdomain":
+        return f"{host} does not exist: check its record in {where} (Cloud DNS or the registrar){mapping}"
+    if kind == "no_answer":
+        return f"{host} exists but has no {record} record: add it in {where}{mapping}"
+    if kind == "servfail":
+        return (f"{server} could not answer for {host}: the zone's authoritative servers are unreachable "
+                f"or DNSSEC validation failed; check the NS delegation at the registrar and DNSSEC of {where}")
+    if kind == "timeout":
+        return (f"{server} did not answer in time: it is down, unreachable (firewall, VPC egress) or "
+                "overloaded; compare with another nameserver")
+    if kind == "unexpected":
+        pointed = ", ".join(answers or []) or "nothing"
+        wanted = ", ".join(expected or [])
+        hint = (" (the Cloud Run domain mapping target): fix the record or re-create the domain mapping"
+                if any(w.lower().rstrip(".") == CLOUD_RUN_CNAME.rstrip(".") for w in expected or [])
+                else "")
+        return (f"{host} {record} points to {pointed}, not {wanted}{hint}; check {where} for a stale "
+                "or hijacked record")
+    if kind == "slow":
+        return f"{server} answers slowly: the resolver or the zone's authoritative servers are overloaded"
+    return _GENERIC["dns"]
+
+
+def cert_expiring_diagnosis(subject: str, not_after: str, depth: int) -> str:
+    """Names the certificate that expires first; an intermediate is the CA's or the load balancer's
+    chain to fix, not the leaf's renewal."""
+    if depth == 0:
+        return (f"the certificate {subject} expires {not_after}: renew it or check that "
+                "managed-certificate renewal is working")
+    return (f"the intermediate certificate {subject} (depth {depth} of the served chain) expires "
+            f"{not_after}, before the leaf: serve the CA's current intermediate in the chain "
+            "(the certificate bundle or the load balancer's certificate)")

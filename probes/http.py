@@ -7,7 +7,6 @@ certificate that does not expire within `cert_min_days`.
 from __future__ import annotations
 
 import dataclasses
-import ssl
 import time
 import urllib.parse
 from typing import Any
@@ -15,14 +14,16 @@ from typing import Any
 import certifi
 import pycurl
 
+from probes.certs import CertInfo, first_expiring, from_curl
 from probes.checks import SECRET_KEY, HttpCheck
 from probes.curl import CURL_CLASS
 from probes.curl import multi as _multi
-from probes.diagnosis import diagnose
+from probes.diagnosis import cert_expiring_diagnosis, diagnose
 from probes.http_expect import body_problem
 from probes.login import LoginFailed, fetch_token
 from probes.redact import CUT, Redactor
 from probes.result import Failure, ProbeResult
+from probes.trace import new_trace, with_trace
 
 _SNIPPET_BYTES = 200
 
@@ -114,18 +115,23 @@ def _easy(check: HttpCheck, hop: _Hop, body: _Body, timeout_s: float) -> pycurl.
 
 async def probe(check: HttpCheck) -> ProbeResult:
     """Request `check.url` once on a fresh connection and judge the answer; with `login`, first mint
-    a token and send it as `Authorization: Bearer` (phase `login`, counted in the latency).
+    a token and send it as `Authorization: Bearer` (phase `login`, counted in the latency). Every
+    request carries a fresh trace (`details.trace_id`); the login is a span of the same trace.
 
     Failure classes: dns, connect_refused, connect_timeout, tls, cert_expiring, unavailable, auth
     (401/403, or a login that failed), http_status, assertion, timeout.
     """
     result = ProbeResult(check.name, "http", check.url)
+    trace = new_trace()
+    result.details["trace_id"] = trace.trace_id
+    traced = with_trace(check.headers, trace, check.cloud_trace_context)
     if check.login is None:
-        return await _request(check, result, check.headers, check.timeout_s, None)
+        return await _request(check, result, traced, check.timeout_s, None)
 
     started = time.perf_counter()
     try:
-        token = await fetch_token(check.login, check.ca_file, min(check.login.timeout_s, check.timeout_s))
+        token = await fetch_token(check.login, check.ca_file, min(check.login.timeout_s, check.timeout_s),
+                                  trace.child().headers(check.cloud_trace_context))
     except LoginFailed as exc:
         result.latency_ms = round((time.perf_counter() - started) * 1000, 3)
         result.phases_ms = {"login": result.latency_ms}
@@ -133,7 +139,7 @@ async def probe(check: HttpCheck) -> ProbeResult:
             result.details["login_status"] = exc.status
         return result.fail(exc.cls, exc.message, diagnose(exc.cls, check.login.url))
     login_ms = (time.perf_counter() - started) * 1000
-    headers = (*check.headers, ("Authorization", f"Bearer {token}"))
+    headers = (*traced, ("Authorization", f"Bearer {token}"))
     await _request(check, result, headers, check.timeout_s - login_ms / 1000, login_ms)
     # The target may echo the token (a body snippet, a JSON value in a failure message).
     redact = Redactor([token, urllib.parse.quote(token, safe="")])
@@ -238,8 +244,10 @@ def _judge(check: HttpCheck, curl: pycurl.Curl, result: ProbeResult, body: _Body
     result.details["body_bytes"] = len(body.data)
     if body.truncated:
         result.details["body_truncated"] = True
-    days = _cert_days_left(curl)
-    if days is not None:
+    cert = _first_expiring_cert(curl)
+    days = cert.days_left() if cert is not None else None
+    if cert is not None and days is not None:
+        result.details["cert"] = cert.details()
         result.details["cert_days_left"] = round(days, 2)
     expect = check.expect
     text = body.data.decode("utf-8", errors="replace")
@@ -258,30 +266,24 @@ def _judge(check: HttpCheck, curl: pycurl.Curl, result: ProbeResult, body: _Body
     if expect.max_latency_ms is not None and (result.latency_ms or 0) > expect.max_latency_ms:
         return _fail(result, check, "assertion",
                      f"latency {result.latency_ms:.0f} ms over max_latency_ms {expect.max_latency_ms:g}")
-    if days is not None and days < check.cert_min_days:
-        _fail(result, check, "cert_expiring",
-              f"certificate expires in {days:.1f} days (cert_min_days {check.cert_min_days:g})")
+    if cert is not None and days is not None and days < check.cert_min_days:
+        result.fail("cert_expiring", f"certificate {cert.subject} expires in {days:.1f} days "
+                                     f"(cert_min_days {check.cert_min_days:g})",
+                    cert_expiring_diagnosis(cert.subject, cert.not_after, cert.depth))
 
 
 def _fail(result: ProbeResult, check: HttpCheck, cls: str, message: str) -> None:
     result.fail(cls, message, diagnose(cls, check.url))
 
 
-def _cert_days_left(curl: pycurl.Curl) -> float | None:
-    """Days until the leaf certificate expires, from libcurl's CERTINFO (None for plain HTTP)."""
+def _first_expiring_cert(curl: pycurl.Curl) -> CertInfo | None:
+    """The certificate of the served chain that expires first, from libcurl's CERTINFO (the whole
+    chain the server sent, leaf first); None for plain HTTP."""
     try:
         chain = curl.getinfo(pycurl.INFO_CERTINFO)
     except pycurl.error:
         return None
-    if not chain:
-        return None
-    for key, value in chain[0]:
-        if key == "Expire date":
-            try:
-                return (ssl.cert_time_to_seconds(value) - time.time()) / 86400
-            except ValueError:
-                return None
-    return None
+    return first_expiring(from_curl(chain or []))
 
 
 _REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",

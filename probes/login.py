@@ -32,17 +32,20 @@ class LoginFailed(Exception):
         self.cls, self.message, self.status = cls, message, status
 
 
-async def fetch_token(login: Login, ca_file: str | None, timeout_s: float) -> str:
+async def fetch_token(login: Login, ca_file: str | None, timeout_s: float,
+                      extra_headers: tuple[tuple[str, str], ...] = ()) -> str:
     """The token, or LoginFailed with dns/connect_refused/connect_timeout/tls/timeout/auth/unavailable/
-    http_status. Blocking libcurl runs in a thread, bounded by its own timeout."""
-    return await asyncio.to_thread(_fetch, login, ca_file, max(0.001, timeout_s))
+    http_status. Blocking libcurl runs in a thread, bounded by its own timeout. `extra_headers`
+    (the probe's trace context) are sent after the login's own."""
+    return await asyncio.to_thread(_fetch, login, ca_file, max(0.001, timeout_s), extra_headers)
 
 
-def _fetch(login: Login, ca_file: str | None, timeout_s: float) -> str:
+def _fetch(login: Login, ca_file: str | None, timeout_s: float,
+           extra_headers: tuple[tuple[str, str], ...] = ()) -> str:
     body = io.BytesIO()
     curl = pycurl.Curl()
     try:
-        _setup(curl, login, ca_file, timeout_s, body)
+        _setup(curl, login, ca_file, timeout_s, body, extra_headers)
         try:
             curl.perform()
         except pycurl.error as exc:
@@ -54,8 +57,10 @@ def _fetch(login: Login, ca_file: str | None, timeout_s: float) -> str:
 
 
 def _setup(curl: pycurl.Curl, login: Login, ca_file: str | None, timeout_s: float,
-           body: io.BytesIO) -> None:
-    headers = [f"{k}: {v}" for k, v in login.headers]
+           body: io.BytesIO, extra_headers: tuple[tuple[str, str], ...] = ()) -> None:
+    names = {k.lower() for k, _ in extra_headers}
+    headers = [f"{k}: {v}" for k, v in login.headers if k.lower() not in names]
+    headers += [f"{k}: {v}" for k, v in extra_headers]
     if login.json is not None and not any(k.lower() == "content-type" for k, _ in login.headers):
         headers.append("Content-Type: application/json")
     headers.append("Accept: application/json")

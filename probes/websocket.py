@@ -20,11 +20,13 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from probes import neterrors
 from probes.agent_events import EventMatcher, hello_ids, parse_frame, render_message
+from probes.certs import CertInfo, first_expiring, from_ssl
 from probes.checks import WebSocketCheck
-from probes.diagnosis import diagnose
+from probes.diagnosis import cert_expiring_diagnosis, diagnose
 from probes.login import LoginFailed, fetch_token
 from probes.redact import Redactor
 from probes.result import ProbeResult
+from probes.trace import new_trace, with_trace
 
 DEFAULT_SEND: dict[str, Any] = {"type": "user_message", "payload": {
     "content": "synthetic probe: reply with OK", "thread_id": "{thread_id}", "run_id": "{run_id}"}}
@@ -51,6 +53,8 @@ class _Run:
     def __init__(self, check: WebSocketCheck) -> None:
         self.check = check
         self.result = ProbeResult(check.name, "websocket", check.target)
+        self.trace = new_trace()  # the upgrade request's; the login is a sibling span
+        self.result.details["trace_id"] = self.trace.trace_id
         self.matcher = EventMatcher(check.events)
         self.loop = asyncio.get_running_loop()
         self.start = self.loop.time()
@@ -58,7 +62,7 @@ class _Run:
         # Leave a little of the budget for a clean close handshake.
         self.end = self.deadline - min(0.25, check.timeout_s * 0.05)
         self.secrets: list[str] = []
-        self.cert_days_left: float | None = None
+        self.cert: CertInfo | None = None  # the served chain's first to expire
         self.verdict_at: float | None = None  # the close handshake after it is not the golden path's latency
 
     def now(self) -> float:
@@ -90,11 +94,14 @@ async def probe(check: WebSocketCheck) -> ProbeResult:
             raise
         _fail(run, "timeout", f"no result within {check.timeout_s:g} s")
     result.latency_ms = ((run.verdict_at or run.now()) - run.start) * 1000
-    if run.cert_days_left is not None:
-        result.details["cert_days_left"] = round(run.cert_days_left, 2)
-        if run.cert_days_left < check.cert_min_days:
-            _fail(run, "cert_expiring", f"certificate expires in {run.cert_days_left:.1f} days "
-                                        f"(cert_min_days {check.cert_min_days:g})")
+    if run.cert is not None:
+        days = run.cert.days_left()
+        result.details["cert"] = run.cert.details()
+        result.details["cert_days_left"] = round(days, 2)
+        if days < check.cert_min_days:
+            result.fail("cert_expiring", f"certificate {run.cert.subject} expires in {days:.1f} days "
+                                         f"(cert_min_days {check.cert_min_days:g})",
+                        cert_expiring_diagnosis(run.cert.subject, run.cert.not_after, run.cert.depth))
     result.details = Redactor(run.secrets).scrub(result.details)
     return result
 
@@ -124,7 +131,8 @@ async def _login(run: _Run) -> str:
     t0 = run.now()
     try:
         token = await fetch_token(run.check.login, run.check.ca_file,
-                                  min(run.check.login.timeout_s, run.left()))
+                                  min(run.check.login.timeout_s, run.left()),
+                                  run.trace.child().headers(run.check.cloud_trace_context))
     except LoginFailed as exc:
         details = {"login_status": exc.status} if exc.status else {}
         raise _Failed(exc.cls, exc.message, **details) from None
@@ -154,6 +162,7 @@ def _credentials(check: WebSocketCheck, token: str | None) -> tuple[str, list[tu
 async def _connect(run: _Run, token: str | None) -> ClientConnection:
     check = run.check
     url, headers, subprotocols = _credentials(check, token)
+    headers = list(with_trace(tuple(headers), run.trace, check.cloud_trace_context))
     transport_up: list[float] = []
 
     class Connection(ClientConnection):
@@ -188,7 +197,7 @@ async def _connect(run: _Run, token: str | None) -> ClientConnection:
     run.result.details["subprotocol"] = ws.subprotocol
     ssl_object = ws.transport.get_extra_info("ssl_object")
     if ssl_object is not None:
-        run.cert_days_left = _days_left(ssl_object.getpeercert())
+        run.cert = _first_expiring_cert(ssl_object)
     return ws
 
 
@@ -196,10 +205,20 @@ def _ssl_context(check: WebSocketCheck) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=check.ca_file or certifi.where())
 
 
-def _days_left(cert: Any) -> float | None:
-    if not cert or "notAfter" not in cert:
-        return None
-    return (ssl.cert_time_to_seconds(cert["notAfter"]) - time.time()) / 86400
+def _first_expiring_cert(ssl_object: Any) -> CertInfo | None:
+    """The served chain's first certificate to expire, read from the handshake that just happened.
+
+    Python 3.11's ssl has no public chain accessor (SSLObject.get_unverified_chain() is 3.13+ and
+    returns DER only), but its C object has had `get_unverified_chain()` returning certificates with
+    `get_info()` since 3.10, and 3.13's public method wraps that same call. A second handshake per
+    probe only to read the chain would double the TLS cost, so: the private call when present, the
+    leaf (`getpeercert()`) when not.
+    """
+    chain = getattr(getattr(ssl_object, "_sslobj", None), "get_unverified_chain", None)
+    certs = chain() if callable(chain) else None
+    if certs:
+        return first_expiring(from_ssl(cert.get_info() for cert in certs))
+    return first_expiring(from_ssl([ssl_object.getpeercert() or {}]))
 
 
 async def _recv(run: _Run, ws: ClientConnection, until: float) -> Frame | None:

@@ -6,7 +6,7 @@ locals {
 
   metric_label_descriptions = {
     check         = "Check name from the config"
-    type          = "Check type: http, websocket or postgres"
+    type          = "Check type: http, websocket, postgres or dns"
     failure_class = "Failure class of the result (DESIGN.md), empty when the check passed"
     phase         = "Phase of the check, e.g. dns, connect, tls, ttfb, login, first_event, query"
     event         = "Agent event name, e.g. agent_started, agent_completed"
@@ -59,6 +59,12 @@ locals {
       value_type  = "DOUBLE"
       unit        = "d"
       description = "Days until the server certificate expires"
+      labels      = ["check"]
+    }
+    "dns/resolve_ms" = {
+      value_type  = "DOUBLE"
+      unit        = "ms"
+      description = "Resolution time of a DNS check's query"
       labels      = ["check"]
     }
     "run/duration_ms" = {

@@ -62,7 +62,8 @@ def test_rejected_token_is_auth(target: demo.DemoTarget) -> None:
 def test_wrong_password_is_auth_before_the_request(target: demo.DemoTarget, echo: Server) -> None:
     r = run({"url": echo.url("/headers"), "login": login(target, password="wrong-password")})
     assert r.failure is not None and r.failure.cls == "auth", r.to_dict()
-    assert r.details == {"login_status": 401}
+    # The login request carried the probe's trace: on-call can still find it.
+    assert r.details == {"login_status": 401, "trace_id": r.details["trace_id"]}
     assert list(r.phases_ms) == ["login"]
     assert r.latency_ms == r.phases_ms["login"]
 
