@@ -18,7 +18,7 @@ import certifi
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from probes import neterrors
+from probes import errors
 from probes.agent_events import EventMatcher, hello_ids, parse_frame, render_message
 from probes.checks import WebSocketCheck
 from probes.diagnosis import diagnose
@@ -180,9 +180,9 @@ async def _connect(run: _Run, token: str | None) -> ClientConnection:
     except (InvalidHandshake, OSError) as exc:
         # A connection dropped before the upgrade answer (EOF, reset) is connect_refused; a
         # malformed answer is the server's fault at the HTTP level.
-        dropped = any(isinstance(link, (EOFError, OSError)) for link in neterrors.chain(exc))
-        cls = neterrors.classify(exc) or ("connect_refused" if dropped else "http_status")
-        raise _Failed(cls, f"WebSocket connect: {neterrors.describe(exc)}") from None
+        dropped = any(isinstance(link, (EOFError, OSError)) for link in errors.chain(exc))
+        cls = errors.classify(exc) or ("connect_refused" if dropped else "http_status")
+        raise _Failed(cls, f"WebSocket connect: {errors.describe(exc)}") from None
     finally:
         run.phase("connect", t0)
     run.result.details["subprotocol"] = ws.subprotocol
