@@ -155,12 +155,20 @@ async def _connect(run: _Run, token: str | None) -> ClientConnection:
     check = run.check
     url, headers, subprotocols = _credentials(check, token)
     transport_up: list[float] = []
+    lost: list[BaseException] = []
 
     class Connection(ClientConnection):
         # connection_made fires once TCP (and TLS) are up: a timeout after it is the upgrade's.
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             transport_up.append(time.monotonic())
             super().connection_made(transport)
+
+        # Why the transport died (a TLS alert after the handshake is an SSLError here); websockets
+        # reports only an EOF in the handshake.
+        def connection_lost(self, exc: Exception | None) -> None:
+            if exc is not None:
+                lost.append(exc)
+            super().connection_lost(exc)
 
     t0 = run.now()
     try:
@@ -180,9 +188,10 @@ async def _connect(run: _Run, token: str | None) -> ClientConnection:
     except (InvalidHandshake, OSError) as exc:
         # A connection dropped before the upgrade answer (EOF, reset) is connect_refused; a
         # malformed answer is the server's fault at the HTTP level.
+        cause = lost[0] if lost else exc
         dropped = any(isinstance(link, (EOFError, OSError)) for link in errors.chain(exc))
-        cls = errors.classify(exc) or ("connect_refused" if dropped else "http_status")
-        raise _Failed(cls, f"WebSocket connect: {errors.describe(exc)}") from None
+        cls = errors.classify(cause) or ("connect_refused" if dropped else "http_status")
+        raise _Failed(cls, f"WebSocket connect: {errors.describe(cause)}") from None
     finally:
         run.phase("connect", t0)
     run.result.details["subprotocol"] = ws.subprotocol
