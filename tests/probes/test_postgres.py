@@ -196,6 +196,7 @@ def test_query_past_deadline_on_dark_path_is_timeout(pg_server, pg_proxy):
                                      query="SELECT pg_sleep(10)", statement_timeout_ms=60000, timeout_s=1))
     assert result.failure is not None and result.failure.cls == "timeout", result.to_dict()
     assert 0.95 <= elapsed < 1.5
+    assert pg_proxy.accepted == 1
 
 
 def test_sql_error_is_db_error(pg_server):
