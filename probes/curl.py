@@ -4,6 +4,7 @@ one easy-handle setup and one way to turn a failed transfer into a failure class
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -70,6 +71,15 @@ async def perform(curl: pycurl.Curl) -> pycurl.error | None:
     except pycurl.error as exc:
         return exc
     return None
+
+
+def message(curl: pycurl.Curl, error: pycurl.error) -> str:
+    """libcurl's message, with the OS error of a failed connect (which libcurl leaves out)."""
+    text = str(error.args[1]) if len(error.args) > 1 else str(error)
+    os_errno = int(curl.getinfo(pycurl.OS_ERRNO) or 0)
+    if error.args[0] == pycurl.E_COULDNT_CONNECT and os_errno:
+        text += f" ({os.strerror(os_errno)})"
+    return text
 
 
 def failure_class(curl: pycurl.Curl, error: pycurl.error) -> str:

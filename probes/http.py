@@ -175,7 +175,7 @@ def _timings(curl: pycurl.Curl, result: ProbeResult, wall_ms: float) -> None:
 
 def _transfer_error(check: HttpCheck, curl: pycurl.Curl, result: ProbeResult, error: pycurl.error,
                     body: _Body) -> ProbeResult:
-    code, message = error.args[0], str(error.args[1] if len(error.args) > 1 else error)
+    code, message = error.args[0], curl_setup.message(curl, error)
     result.details["curl_error"] = code
     status = curl.getinfo(pycurl.RESPONSE_CODE)
     if status:

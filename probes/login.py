@@ -64,7 +64,7 @@ def _write(body: io.BytesIO, chunk: bytes) -> int | None:
 
 
 def _transfer_error(curl: pycurl.Curl, exc: pycurl.error) -> LoginFailed:
-    code, text = exc.args[0], str(exc.args[1])[:200]
+    code, text = exc.args[0], curl_setup.message(curl, exc)[:200]
     if code == pycurl.E_WRITE_ERROR:
         return LoginFailed("auth", f"login response over {MAX_BODY_BYTES} bytes")
     return LoginFailed(curl_setup.failure_class(curl, exc), f"login: {text}")

@@ -158,6 +158,17 @@ def test_tls_refusal_is_tls_in_every_probe(tls: Tls, ca_file: str, kind: str, ho
     assert failed(r) == "tls", r.to_dict()
 
 
+@pytest.mark.parametrize("cert", ["expired", "wrong_host", "untrusted"])
+@pytest.mark.parametrize("kind", ["http", "login", "websocket"])
+def test_bad_certificate_is_tls_in_every_probe(tls: Tls, ca_file: str, kind: str, cert: str) -> None:
+    """An expired certificate, one for another name, or one from an unknown CA: `tls` everywhere."""
+    ctx = tls.good if cert == "untrusted" else getattr(tls, cert)
+    with serving(ctx) as server:
+        r = probe(kind, "127.0.0.1", server.port, scheme="https",
+                  **({} if cert == "untrusted" else {"ca_file": ca_file}))
+    assert failed(r) == "tls", r.to_dict()
+
+
 class CountingListener:
     """A loopback listener that counts connections and answers each with a 502, as a proxy
     whose upstream is down would."""
