@@ -106,3 +106,11 @@ def test_connect_phase_is_the_dial(pg_server: PgServer) -> None:
     assert r.ok, r.to_dict()
     assert r.phases_ms["connect"] < 40 and r.phases_ms["auth"] >= 2 * 80
     assert proxy.accepted == 1
+
+
+def test_tls_required_by_the_client_but_not_offered_is_tls(pg_server: PgServer) -> None:
+    """sslmode=require against a server without TLS: `tls`, after one dial."""
+    with LatencyProxy(pg_server.host, pg_server.port) as proxy:
+        r = run(pg_server, port=proxy.port, sslmode="require")
+    assert r.failure is not None and r.failure.cls == "tls", r.to_dict()
+    assert proxy.accepted == 1
