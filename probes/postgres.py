@@ -128,9 +128,11 @@ async def _open(check: PostgresCheck, params: dict[str, Any], result: ProbeResul
     except TimeoutError:
         # DESIGN.md: connected but not answered in time is `timeout`; no TCP connection is `connect_timeout`.
         connect_ms = _connect_phase(result, dials)
+        if connect_ms is None:
+            result.fail("connect_timeout", f"no connection within {check.timeout_s:g} s",
+                        diagnose("connect_timeout", check.target))
         _timed_out(check, result, f"connected in {connect_ms or 0:.1f} ms, but PostgreSQL did not finish "
-                                  f"startup and authentication within {check.timeout_s:g} s",
-                   "connect_timeout" if connect_ms is None else "timeout")
+                                  f"startup and authentication within {check.timeout_s:g} s", "timeout")
         return None
     except psycopg.Error as exc:
         connect_ms = _connect_phase(result, dials)
