@@ -9,15 +9,12 @@ from __future__ import annotations
 import dataclasses
 import time
 import urllib.parse
-from typing import Any
 
-import certifi
 import pycurl
 
+from probes import curl as curl_setup
 from probes.certs import CertInfo, first_expiring, from_curl
 from probes.checks import SECRET_KEY, HttpCheck
-from probes.curl import CURL_CLASS
-from probes.curl import multi as _multi
 from probes.diagnosis import cert_expiring_diagnosis, diagnose
 from probes.http_expect import body_problem
 from probes.login import LoginFailed, fetch_token
@@ -81,29 +78,10 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 
 def _easy(check: HttpCheck, hop: _Hop, body: _Body, timeout_s: float) -> pycurl.Curl:
-    c = pycurl.Curl()
-    timeout_ms = max(1, int(timeout_s * 1000))
-    opts: list[tuple[int, Any]] = [
-        (pycurl.URL, hop.url),
-        (pycurl.NOSIGNAL, 1),
-        (pycurl.FRESH_CONNECT, 1),  # a probe measures a new user's connection, not a warm pool
-        (pycurl.FORBID_REUSE, 1),
-        (pycurl.DNS_CACHE_TIMEOUT, 0),
-        (pycurl.TIMEOUT_MS, timeout_ms),
-        (pycurl.CONNECTTIMEOUT_MS, timeout_ms),
-        (pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS),
-        (pycurl.FOLLOWLOCATION, 0),  # see _next_hop
-        (pycurl.ENCODING, ""),  # accept what libcurl can decode; the cap applies to decoded bytes
-        (pycurl.WRITEFUNCTION, body.write),
-        (pycurl.CAINFO, check.ca_file or certifi.where()),
-        (pycurl.SSL_VERIFYPEER, 1),
-        (pycurl.SSL_VERIFYHOST, 2),
-        (pycurl.OPT_CERTINFO, 1),
-        (pycurl.USERAGENT, "synthmon/0.1"),
-        (pycurl.HTTPHEADER, [f"{k}: {v}" for k, v in hop.headers]),
-    ]
-    for opt, value in opts:
-        c.setopt(opt, value)
+    c = curl_setup.easy(hop.url, timeout_s=timeout_s, ca_file=check.ca_file,
+                        headers=[f"{k}: {v}" for k, v in hop.headers], write=body.write)
+    c.setopt(pycurl.ENCODING, "")  # accept what libcurl can decode; the cap applies to decoded bytes
+    c.setopt(pycurl.OPT_CERTINFO, 1)
     if hop.method == "HEAD":
         c.setopt(pycurl.NOBODY, 1)
     elif hop.method != "GET":
@@ -158,11 +136,7 @@ async def _request(check: HttpCheck, result: ProbeResult, headers: tuple[tuple[s
         hop_started = time.perf_counter()
         # One deadline for the whole redirect chain.
         curl = _easy(check, hop, body, timeout_s - (hop_started - started))
-        error: pycurl.error | None = None
-        try:
-            await _multi().add_handle(curl)
-        except pycurl.error as exc:
-            error = exc
+        error = await curl_setup.perform(curl)
         try:
             next_hop = None if error is not None else _next_hop(check, curl, hop)
             if next_hop is not None and redirects < check.max_redirects:
@@ -207,25 +181,23 @@ def _timings(curl: pycurl.Curl, result: ProbeResult, wall_ms: float) -> None:
 
 def _transfer_error(check: HttpCheck, curl: pycurl.Curl, result: ProbeResult, error: pycurl.error,
                     body: _Body) -> ProbeResult:
-    code, message = error.args[0], str(error.args[1] if len(error.args) > 1 else error)
+    code, message = error.args[0], curl_setup.message(curl, error)
     result.details["curl_error"] = code
     status = curl.getinfo(pycurl.RESPONSE_CODE)
     if status:
         result.details["status"] = status
+    cls = curl_setup.failure_class(curl, error)
     if code == pycurl.E_OPERATION_TIMEDOUT:
-        connected = "connect" in result.phases_ms
-        cls = "timeout" if connected else "connect_timeout"
-        what = _stalled_phase(check, result)
-        message = f"{what} within {check.timeout_s:g} s"
-    elif code in (pycurl.E_RECV_ERROR, pycurl.E_SEND_ERROR):
-        cls = "assertion" if status else "connect_refused"
-        message = ("connection broken during the response: " if status else "connection reset: ") + message
+        message = f"{_stalled_phase(check, result)} within {check.timeout_s:g} s"
     elif code == pycurl.E_PARTIAL_FILE:
-        cls = "assertion"
         message = f"response body truncated after {len(body.data)} bytes: {message}"
-    else:
-        cls = CURL_CLASS.get(code, "internal" if code == pycurl.E_URL_MALFORMAT else "connect_refused")
+    elif cls != "tls" and code in _BROKEN:
+        message = ("connection broken during the response: " if status else "connection reset: ") + message
     return result.fail(cls, message[:300], diagnose(cls, check.url))
+
+
+# Socket errors midway; the message says whether a response had started.
+_BROKEN = frozenset((pycurl.E_RECV_ERROR, pycurl.E_SEND_ERROR))
 
 
 def _stalled_phase(check: HttpCheck, result: ProbeResult) -> str:

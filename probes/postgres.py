@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 import socket
 import statistics
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from probes import neterrors, vpc_connector
+from probes import errors, pgdial, vpc_connector
 from probes.checks import PostgresCheck
 from probes.diagnosis import diagnose
 from probes.redact import Redactor, clip, dsn_password
@@ -19,28 +18,6 @@ from probes.result import ProbeResult
 
 if TYPE_CHECKING:
     import psycopg
-
-# libpq reports connection-phase errors as text only, without the SQLSTATE the server sent, so
-# they are matched on the server's FATAL messages and libpq's own; most specific first.
-# (failure class, SQLSTATE of the server's message or None for libpq's, pattern)
-_CONNECT_ERRORS: tuple[tuple[str, str | None, re.Pattern[str]], ...] = tuple(
-    (cls, sqlstate, re.compile(pattern, re.IGNORECASE)) for cls, sqlstate, pattern in (
-        ("auth", "28P01", r"password authentication failed"),
-        ("auth", "28000", r"no pg_hba\.conf entry|pg_hba\.conf rejects|role \".*\" does not exist"
-                          r"|authentication failed for user"),
-        ("auth", None, r"no password supplied|password is required|server requested .*authentication"
-                       r"|SCRAM|channel binding"),
-        ("db_error", "53300", r"too many (clients|connections)|remaining connection slots are reserved"),
-        ("db_error", "57P03", r"the database system is (starting up|shutting down|in recovery|not )"),
-        ("db_error", "3D000", r"database \".*\" does not exist"),
-        ("tls", None, r"SSL|certificate"),
-        ("dns", None, r"could not translate host name"),
-        ("connect_refused", None, r"Connection refused|No such file or directory|Connection reset"
-                                  r"|server closed the connection unexpectedly"),
-        ("connect_timeout", None, r"timeout expired|timed out"),
-    )
-)
-
 
 async def probe(check: PostgresCheck, *, monitoring_client: Callable[[], Any] | None = None) -> ProbeResult:
     """Connect, time `SELECT 1` round trips and the canary query; returns within `check.timeout_s`.
@@ -126,86 +103,79 @@ def _params(check: PostgresCheck, params: dict[str, Any]) -> dict[str, Any]:
 
 async def _open(check: PostgresCheck, params: dict[str, Any], result: ProbeResult, deadline: float,
                 redact: Redactor) -> psycopg.AsyncConnection[Any] | None:
-    """Time the socket connect ourselves, then let libpq connect and authenticate (phase `auth`)."""
+    """Resolve the name ourselves (so `dns` is ours and timed), then let libpq dial each address
+    once, in order, timing its TCP connect (phase `connect`) and the rest (phase `auth`).
+
+    One dial per probe: a throwaway socket to time the connect would double the connections a
+    Cloud SQL Auth Proxy or pgbouncer in front of the database accepts.
+    """
     import psycopg
 
-    host = params.get("hostaddr") or params.get("host")
-    connect_ms = 0.0
-    if host:
-        address = await _connect_socket(check, str(host), params["port"], result, deadline)
-        if address is None:
+    host = str(params.get("host") or "")
+    unix = host.startswith("/")
+    if host and not unix and not params.get("hostaddr"):
+        addresses = await _resolve(check, host, params["port"], result, deadline)
+        if addresses is None:
             return None
-        if not str(host).startswith("/"):
-            params["hostaddr"] = address  # libpq connects where we measured; `host` stays for TLS
-        connect_ms = result.phases_ms["connect"]
+        # `host` stays the name for TLS verification; libpq tries the addresses in order.
+        params.update(hostaddr=",".join(addresses), host=",".join([host] * len(addresses)),
+                      port=",".join([str(params["port"])] * len(addresses)))
     remaining = deadline - asyncio.get_running_loop().time()
-    t0 = time.perf_counter()
+    dials: list[list[float | None]] = []
     try:
         async with asyncio.timeout_at(deadline):
-            conn = await psycopg.AsyncConnection.connect(
-                **params, autocommit=True, prepare_threshold=None,
-                connect_timeout=max(2, math.ceil(remaining)))
+            conn = await pgdial.connect(dials, **params, connect_timeout=max(2, math.ceil(remaining)))
     except TimeoutError:
-        # DESIGN.md: connected but not answered in time is `timeout`; `connect_timeout` is no TCP
-        # connection (only claimed when libpq made the connection itself, unmeasured).
-        _timed_out(check, result, f"connected in {connect_ms:.1f} ms, but PostgreSQL did not finish "
-                                  f"startup and authentication within {check.timeout_s:g} s",
-                   "timeout" if "connect" in result.phases_ms else "connect_timeout")
+        # DESIGN.md: connected but not answered in time is `timeout`; no TCP connection is `connect_timeout`.
+        connect_ms = _connect_phase(result, dials)
+        if connect_ms is None:
+            result.fail("connect_timeout", f"no connection within {check.timeout_s:g} s",
+                        diagnose("connect_timeout", check.target))
+        _timed_out(check, result, f"connected in {connect_ms or 0:.1f} ms, but PostgreSQL did not finish "
+                                  f"startup and authentication within {check.timeout_s:g} s", "timeout")
         return None
     except psycopg.Error as exc:
-        cls, sqlstate = _classify_connect_error(str(exc))
-        if cls == "connect_timeout" and "connect" in result.phases_ms:
-            cls = "timeout"  # libpq's connect_timeout, after our TCP connect succeeded
+        connect_ms = _connect_phase(result, dials)
+        cls, sqlstate = errors.pg_connect_class(str(exc))
+        if cls == "connect_timeout" and connect_ms is not None:
+            cls = "timeout"  # libpq's connect_timeout, after TCP was up
         if sqlstate:
             result.details["sqlstate"] = sqlstate
         result.fail(cls, redact.text(_first_line(str(exc))), diagnose(cls, check.target))
         return None
-    result.phases_ms["auth"] = max(0.0, (time.perf_counter() - t0) * 1000 - connect_ms)
+    connect_ms = _connect_phase(result, dials) or 0.0
+    started = dials[-1][0] if dials else None
+    if started is not None:
+        result.phases_ms["auth"] = max(0.0, (time.perf_counter() - started) * 1000 - connect_ms)
+    result.details["address"] = (f"{host}/.s.PGSQL.{params['port']}" if unix
+                                 else conn.info.hostaddr or host)
     result.details["server_version"] = conn.info.server_version
     return conn
 
 
-async def _connect_socket(check: PostgresCheck, host: str, port: int, result: ProbeResult,
-                          deadline: float) -> str | None:
-    """Resolve and connect one socket; phase `connect`. The address connected to, or None (failed)."""
-    loop = asyncio.get_running_loop()
-    if host.startswith("/"):  # a unix socket directory, as Cloud SQL's /cloudsql/PROJECT:REGION:INSTANCE
-        targets: list[tuple[socket.AddressFamily, Any]] = [(socket.AF_UNIX, f"{host}/.s.PGSQL.{port}")]
-    else:
-        try:
-            t0 = time.perf_counter()
-            async with asyncio.timeout_at(deadline):
-                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            result.details["dns_ms"] = round((time.perf_counter() - t0) * 1000, 3)
-        except (OSError, TimeoutError) as exc:
-            what = "did not resolve in time" if isinstance(exc, TimeoutError) else neterrors.describe(exc)
-            result.fail("dns", f"{host}: {what}", diagnose("dns", check.target))
-            return None
-        targets = [(family, addr) for family, _, _, _, addr in infos]
-    error: OSError | None = None
-    for family, addr in targets:
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setblocking(False)
-        try:
-            t0 = time.perf_counter()
-            async with asyncio.timeout_at(deadline):
-                await loop.sock_connect(sock, addr)
-            result.phases_ms["connect"] = (time.perf_counter() - t0) * 1000
-            address = addr if isinstance(addr, str) else str(addr[0])
-            result.details["address"] = address
-            return address
-        except TimeoutError:
-            result.fail("connect_timeout", f"no connection to {addr} within {check.timeout_s:g} s",
-                        diagnose("connect_timeout", check.target))
-            return None
-        except OSError as exc:
-            error = exc
-        finally:
-            sock.close()
-    assert error is not None  # getaddrinfo returns at least one address or raises
-    cls = neterrors.classify(error) or "connect_refused"  # e.g. ENOENT: no socket file, no server
-    result.fail(cls, neterrors.describe(error), diagnose(cls, check.target))
-    return None
+def _connect_phase(result: ProbeResult, dials: list[list[float | None]]) -> float | None:
+    """Record phase `connect` from the last dial, when its TCP connection was up; its ms or None."""
+    if not dials or dials[-1][1] is None:
+        return None
+    started, up = dials[-1]
+    assert started is not None and up is not None
+    result.phases_ms["connect"] = (up - started) * 1000
+    return result.phases_ms["connect"]
+
+
+async def _resolve(check: PostgresCheck, host: str, port: int, result: ProbeResult,
+                   deadline: float) -> list[str] | None:
+    """The host's addresses in resolver order, timed as `details.dns_ms`; None (failed `dns`)."""
+    try:
+        t0 = time.perf_counter()
+        async with asyncio.timeout_at(deadline):
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        result.details["dns_ms"] = round((time.perf_counter() - t0) * 1000, 3)
+    except (OSError, TimeoutError) as exc:
+        what = "did not resolve in time" if isinstance(exc, TimeoutError) else errors.describe(exc)
+        result.fail("dns", f"{host}: {what}", diagnose("dns", check.target))
+        return None
+    return list(dict.fromkeys(str(addr[0]) for *_, addr in infos))
 
 
 async def _measure(check: PostgresCheck, conn: psycopg.AsyncConnection[Any], result: ProbeResult,
@@ -308,13 +278,6 @@ def _judge(check: PostgresCheck, result: ProbeResult) -> None:
         result.fail("assertion", f"{'canary query' if check.query else 'SELECT 1 (median)'} took "
                                  f"{latency:.1f} ms, over max_latency_ms {expect.max_latency_ms:g}",
                     diagnose("assertion", check.target))
-
-
-def _classify_connect_error(message: str) -> tuple[str, str | None]:
-    for cls, sqlstate, pattern in _CONNECT_ERRORS:
-        if pattern.search(message):
-            return cls, sqlstate
-    return "db_error", None
 
 
 def _first_line(text: str) -> str:

@@ -18,7 +18,7 @@ import certifi
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from probes import neterrors
+from probes import errors
 from probes.agent_events import EventMatcher, hello_ids, parse_frame, render_message
 from probes.certs import CertInfo, first_expiring, from_ssl
 from probes.checks import WebSocketCheck
@@ -164,12 +164,20 @@ async def _connect(run: _Run, token: str | None) -> ClientConnection:
     url, headers, subprotocols = _credentials(check, token)
     headers = list(with_trace(tuple(headers), run.trace, check.cloud_trace_context))
     transport_up: list[float] = []
+    lost: list[BaseException] = []
 
     class Connection(ClientConnection):
         # connection_made fires once TCP (and TLS) are up: a timeout after it is the upgrade's.
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             transport_up.append(time.monotonic())
             super().connection_made(transport)
+
+        # Why the transport died (a TLS alert after the handshake is an SSLError here); websockets
+        # reports only an EOF in the handshake.
+        def connection_lost(self, exc: Exception | None) -> None:
+            if exc is not None:
+                lost.append(exc)
+            super().connection_lost(exc)
 
     t0 = run.now()
     try:
@@ -189,9 +197,10 @@ async def _connect(run: _Run, token: str | None) -> ClientConnection:
     except (InvalidHandshake, OSError) as exc:
         # A connection dropped before the upgrade answer (EOF, reset) is connect_refused; a
         # malformed answer is the server's fault at the HTTP level.
-        dropped = any(isinstance(link, (EOFError, OSError)) for link in neterrors.chain(exc))
-        cls = neterrors.classify(exc) or ("connect_refused" if dropped else "http_status")
-        raise _Failed(cls, f"WebSocket connect: {neterrors.describe(exc)}") from None
+        cause = lost[0] if lost else exc
+        dropped = any(isinstance(link, (EOFError, OSError)) for link in errors.chain(exc))
+        cls = errors.classify(cause) or ("connect_refused" if dropped else "http_status")
+        raise _Failed(cls, f"WebSocket connect: {errors.describe(cause)}") from None
     finally:
         run.phase("connect", t0)
     run.result.details["subprotocol"] = ws.subprotocol

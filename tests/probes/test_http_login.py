@@ -7,6 +7,7 @@ Against the demo target's real /auth/login and /auth/verify, and the loopback se
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -97,3 +98,17 @@ def test_token_not_sent_to_another_origin_on_redirect(target: demo.DemoTarget, e
     r = run({"url": echo.url(f"/redirect?to={to}"), "follow_redirects": True, "login": login(target),
              "expect": {"json": {"Authorization": "x"}}})
     assert r.failure is not None and r.failure.message == "JSON path Authorization not found"
+
+
+def test_login_runs_on_the_event_loop_not_a_thread(target: demo.DemoTarget) -> None:
+    """The login shares the loop's AsyncCurlMulti with the request: no executor thread is started."""
+
+    async def probe_and_list_threads() -> tuple[ProbeResult, list[str]]:
+        check = make_check({"name": "auth-verify", "type": "http", "url": target.http_url + "/auth/verify",
+                            "login": login(target)})
+        result = await http_probe.probe(check)
+        return result, [t.name for t in threading.enumerate()]
+
+    r, threads = asyncio.run(probe_and_list_threads())
+    assert r.ok, r.to_dict()
+    assert not [name for name in threads if name.startswith("asyncio_")], threads

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from monitor.config import loads
+from probes import errors
 from probes import postgres as postgres_probe
 from probes.checks import PostgresCheck
 
@@ -190,11 +191,12 @@ def test_query_past_deadline_is_timeout(pg_server):
 
 def test_query_past_deadline_on_dark_path_is_timeout(pg_server, pg_proxy):
     """The path goes dark mid-query (a cancel request would hang too): still back at the deadline."""
-    pg_proxy.blackhole_after = 2  # the probe's socket connect and libpq's connection get through
+    pg_proxy.blackhole_after = 1  # the probe's one connection gets through
     result, elapsed = run(make_check(**server_fields(pg_server, port=pg_proxy.port),
                                      query="SELECT pg_sleep(10)", statement_timeout_ms=60000, timeout_s=1))
     assert result.failure is not None and result.failure.cls == "timeout", result.to_dict()
     assert 0.95 <= elapsed < 1.5
+    assert pg_proxy.accepted == 1
 
 
 def test_sql_error_is_db_error(pg_server):
@@ -278,7 +280,7 @@ def test_cancellation_propagates(pg_server):
     ("something new", "db_error", None),
 ])
 def test_connect_error_table(message, cls, sqlstate):
-    assert postgres_probe._classify_connect_error(message) == (cls, sqlstate)
+    assert errors.pg_connect_class(message) == (cls, sqlstate)
 
 
 def test_params_from_dsn_and_fields():

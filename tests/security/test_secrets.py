@@ -114,7 +114,7 @@ def http_checks(echo: str, tls_url: str, expiring_url: str, ca_file: str, refuse
         check("http-url-key", f"{echo}/echo/503?api_key={URL_KEY}"),
         check("http-dns", "http://synthmon-secrets.invalid/health"),
         check("http-refused", f"http://127.0.0.1:{refused}/health"),
-        check("http-connect-timeout", "http://192.0.2.1:81/health", timeout_s=0.5),
+        check("http-connect-timeout", "http://224.0.0.1:81/health", timeout_s=0.5),
         check("http-timeout", f"http://127.0.0.1:{hole}/health", timeout_s=1),
         check("http-tls", tls_url, ca_file=ca_file),
         check("http-cert-expiring", expiring_url, ca_file=ca_file),
@@ -151,7 +151,7 @@ def ws_checks(targets: dict[str, demo.DemoTarget], echo_ws: str, tls_ws: str, ca
         check("ws-http-status-echo", echo_ws + "/nowhere", token_in="query"),
         check("ws-dns", "ws://synthmon-secrets.invalid/ws", token_in="query"),
         check("ws-refused", f"ws://127.0.0.1:{refused}/ws", token_in="query"),
-        check("ws-connect-timeout", "ws://192.0.2.1:81/ws", token_in="query", timeout_s=0.8),
+        check("ws-connect-timeout", "ws://224.0.0.1:81/ws", token_in="query", timeout_s=0.8),
         check("ws-tls", tls_ws, ca_file=ca_file, token_in="query"),
     ]
 
