@@ -7,9 +7,11 @@ WORKDIR /src
 COPY pyproject.toml README.md* ./
 COPY monitor/ monitor/
 COPY probes/ probes/
-# modules.txt: every module of monitor and probes and every library they import, lazily or not.
+# The build's own guard (not part of the wheel): modules.txt lists every module of monitor and
+# probes and every library they import, lazily or not.
+COPY tests/image/importcheck.py /dist/importcheck.py
 RUN pip wheel --no-deps --wheel-dir /dist . \
- && python -m monitor.importcheck list monitor probes > /dist/modules.txt
+ && python /dist/importcheck.py list monitor probes > /dist/modules.txt
 
 FROM python:3.11-slim AS runtime
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -22,7 +24,7 @@ COPY --from=build /dist /tmp/dist
 # declared, fails the build instead of the deploy. Run outside /src so only the wheel is found.
 WORKDIR /var/lib/synthmon
 RUN pip install --no-cache-dir /tmp/dist/*.whl \
- && python -m monitor.importcheck check /tmp/dist/modules.txt \
+ && python /tmp/dist/importcheck.py check /tmp/dist/modules.txt \
  && rm -rf /tmp/dist
 USER 10001:10001
 EXPOSE 8080

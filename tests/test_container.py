@@ -24,6 +24,7 @@ from service_target import Process, Target, free_port, serving, wait_http, write
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+IMPORTCHECK = ROOT / "tests" / "image" / "importcheck.py"
 WHEELHOUSE = Path(os.environ.get("SYNTHMON_WHEELHOUSE", Path.home() / ".cache" / "synthmon" / "wheelhouse"))
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -63,7 +64,8 @@ def _build(src: Path, work: Path) -> tuple[Path, Path]:
     dist.mkdir(parents=True)
     wheel_cmd = _step("pip wheel").replace("/dist", str(dist))
     _sh(wheel_cmd, src, f"{BIN}:/usr/bin:/bin")
-    list_cmd = _step("importcheck list").replace("/dist/", f"{dist}/")
+    list_cmd = _step("importcheck.py list").replace("/dist/importcheck.py", str(IMPORTCHECK)).replace(
+        "/dist/", f"{dist}/")
     _sh(list_cmd, src, f"{BIN}:/usr/bin:/bin")
     [wheel] = dist.glob("synthmon-*.whl")
     return wheel, dist / "modules.txt"
@@ -86,7 +88,8 @@ def _install(wheel: Path, venv: Path) -> Path:
 
 
 def _import_check(bin_dir: Path, modules: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    cmd = _step("importcheck check").replace("/tmp/dist/modules.txt", str(modules))
+    cmd = _step("importcheck.py check").replace("/tmp/dist/importcheck.py", str(IMPORTCHECK)).replace(
+        "/tmp/dist/modules.txt", str(modules))
     return _sh(cmd, cwd, f"{bin_dir}:/usr/bin:/bin", check=False)
 
 

@@ -8,7 +8,7 @@ bundle goes into that stand-in, so that pip in the build trusts what the host tr
 proxy). An image already called `python:3.11-slim` in podman's storage is used as it is.
 
 What it checks, exiting 1 on the first failure:
-- the image builds (the build itself imports every module the wheel ships: monitor.importcheck);
+- the image builds (the build itself imports every module the wheel ships: tests/image/importcheck.py);
 - it runs as uid 10001 with no compiler and no source tree;
 - `/healthz` answers 200 (time from `podman run` to that answer is printed);
 - a dry-run `/probe` of examples/demo.yaml against the demo target on loopback passes every check,

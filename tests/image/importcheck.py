@@ -81,7 +81,7 @@ def main(argv: list[str]) -> int:
             print(f"importcheck: cannot import {f}", file=sys.stderr)
         print(f"importcheck: {len(names) - len(failures)}/{len(names)} modules import", file=sys.stderr)
         return 1 if failures else 0
-    print("usage: python -m monitor.importcheck list SRC_DIR... | check MODULES_FILE", file=sys.stderr)
+    print("usage: python importcheck.py list SRC_DIR... | check MODULES_FILE", file=sys.stderr)
     return 2
 
 
