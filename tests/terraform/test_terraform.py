@@ -1,7 +1,7 @@
 """terraform/ checked offline: formatting, the metric registry, IAM, scheduling, timeouts and secrets.
 
 No provider can be downloaded here, so `terraform validate` cannot run; these tests parse the .tf files
-with python-hcl2 and assert what DESIGN.md and the deploy issue require of them.
+with python-hcl2 and assert what the metric registry, terraform/README.md and the deploy issue require of them.
 """
 
 from __future__ import annotations
