@@ -31,6 +31,11 @@ class FakeService:
         with self.lock:
             self._errors[method].extend(codes)
 
+    def heal(self) -> None:
+        """Drop the error replies still queued."""
+        with self.lock:
+            self._errors.clear()
+
     def calls_to(self, method: str) -> list[Any]:
         with self.lock:
             return [req for name, req in self.calls if name == method]

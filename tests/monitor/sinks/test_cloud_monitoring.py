@@ -303,3 +303,23 @@ def test_a_location_that_is_no_region_is_refused(fake: FakeMetricService) -> Non
     assert sink(fake).write(report(location="test"), deadline=time.monotonic() + 10) is False
     assert fake.points == {}
     assert {r for _, r in fake.rejected} == {"Invalid location 'test': not a Google Cloud region or zone."}
+
+
+def test_a_write_that_cannot_get_the_client_before_its_deadline_is_held(fake: FakeMetricService) -> None:
+    """While one write retries UNAVAILABLE, another whose deadline comes first does not wait past it:
+    its points are held (False) and the next write sends them."""
+    s = sink(fake)
+    fake.fail("CreateTimeSeries", *[grpc.StatusCode.UNAVAILABLE] * 1000)
+    first = threading.Thread(target=s.write, args=(report(at=T0, names=("a",)),),
+                             kwargs={"deadline": time.monotonic() + 1.5})
+    first.start()
+    while not fake.calls_to("CreateTimeSeries"):
+        time.sleep(0.005)  # polling for the first call, not a wait for an outcome
+    started = time.monotonic()
+    assert s.write(report(at=T0 + 1, names=("b",), ok=True), deadline=started + 0.2) is False
+    assert time.monotonic() - started < 1.0
+    first.join()
+    fake.heal()
+    assert s.write(report(at=T0 + 60, names=("c",), ok=True), deadline=time.monotonic() + 10)
+    assert fake.rejected == []
+    assert [round(t - T0) for t, _ in stored(fake, "check/latency_ms")[(("check", "b"), ("type", "http"))]] == [1]
