@@ -19,7 +19,7 @@ from monitor.sinks import cloud_monitoring
 from monitor.sinks.cloud_monitoring import CloudMonitoringSink
 from probes.result import ProbeResult, RunReport
 
-T0 = time.time() - 3600  # an hour ago: within Cloud Monitoring's 25 h window, and room to move forward
+T0 = float(int(time.time()) - 3600)  # an hour ago, whole seconds: inside the 25 h window
 P = "custom.googleapis.com/synthmon/"
 
 
