@@ -1,4 +1,4 @@
-"""The HTTP service of DESIGN.md: /run for Cloud Scheduler, /probe for on-call, /status, /metrics, /healthz.
+"""The HTTP service: /run for Cloud Scheduler, /probe for on-call, /status, /metrics, /healthz.
 
 Routes stay thin: check the request, call `Monitor.run`, render. A request never names a target: /probe
 accepts only configured check names, and anything else is a 400 before any probe starts.
@@ -243,7 +243,7 @@ def _shutting_down(exc: ShuttingDown) -> Any:
 
 
 def _internal(exc: Exception) -> Any:
-    # Flask's last resort: the run could not happen at all (DESIGN.md: 5xx only then).
+    # Flask's last resort: the run could not happen at all (5xx only then).
     log.exception("request %s %s failed", request.method, request.path)
     return _error(500, f"synthmon could not run: {exc.__class__.__name__}")
 

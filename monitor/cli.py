@@ -1,4 +1,4 @@
-"""The `synthmon` command: probe, serve, validate, demo (DESIGN.md "CLI")."""
+"""The `synthmon` command: probe, serve, validate, demo (README "Command line")."""
 
 from __future__ import annotations
 

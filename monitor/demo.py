@@ -168,7 +168,7 @@ class DemoTarget:
         return _json(conn, 200, {"faults": sorted(self.faults), "spacing_ms": self.spacing_s * 1000,
                                  "modes": FAULTS})
 
-    # WebSocket side: the agent-event protocol of STAGING.md.
+    # WebSocket side: the agent-event protocol of docs/websocket.md.
     async def _chat(self, ws: ServerConnection) -> None:
         faults = self.faults
         if _ws_token(ws.request) not in self.tokens:

@@ -1,4 +1,4 @@
-"""The one table of synthmon's custom metrics (DESIGN.md "Metrics"); every sink and Terraform read it."""
+"""The one table of synthmon's custom metrics (docs/publishing.md); every sink and Terraform read it."""
 
 from __future__ import annotations
 

@@ -86,7 +86,7 @@ def document(check_names: tuple[str, ...], max_checks: int, *, auth: bool = Fals
     paths = _paths(probe_op, report, denied, failed)
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
-        "info": {"title": "synthmon", "version": "1", "description": "Synthetic monitor service (DESIGN.md)"},
+        "info": {"title": "synthmon", "version": "1", "description": "Synthetic monitor service (README.md, docs/service.md)"},
         "paths": paths,
         "components": {"schemas": {"ProbeResult": _RESULT, "RunReport": _REPORT, "Error": _ERROR,
                                    "CheckStatus": _STATUS_CHECK, "Status": _STATUS}},

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -17,6 +18,9 @@ from probes.result import ProbeResult, RunReport
 MAX_SERIES_PER_CALL = 200  # CreateTimeSeries limit
 MAX_EVENTS = 20  # event labels per check, when the check's configured events are unknown
 NO_FAILURE = "none"  # failure_class label of a passing check
+# Cloud Monitoring's write rules for one series: one point each 5 s at most, no point older than 25 h.
+MIN_SPACING = dt.timedelta(seconds=5)
+MAX_AGE = dt.timedelta(hours=25)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,20 +114,85 @@ def parse_time(iso: str) -> dt.datetime:
     return dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
 
 
-def time_series(batch: Sequence[Sample], resource: Mapping[str, str], end: dt.datetime) -> list[Any]:
-    """`monitoring_v3.TimeSeries` for the samples: GAUGE, one point at `end`, on generic_task."""
+Point = tuple[Sample, dt.datetime]  # a sample and the end time it is written at
+
+
+class Ledger:
+    """Per process and task_id: the end time last written per series, and the newest point held back.
+
+    Cloud Monitoring refuses a point that is not newer than its series' latest, or less than 5 s after
+    it; a `/probe` right after a run, or two overlapping runs, produce exactly such points. `take`
+    decides, for one write, which points go out now: a point at least 5 s after its series' last one
+    goes at its own end time; one older than (or equal to) the last written is dropped, since a newer
+    value is already stored (latest wins); one less than 5 s after it is held, the newest held value
+    per series winning, and goes out with a later write: at the earliest allowed time (last + 5 s, so
+    at most 5 s after it was measured) unless that write carries a newer value of the series itself.
+    A held point dies with the process, and after 25 h.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: dict[Any, dt.datetime] = {}
+        self._held: dict[Any, Point] = {}
+
+    def take(self, found: Sequence[Sample], end: dt.datetime) -> list[Point]:
+        """The points to write now for `found` measured at `end`, marked as written."""
+        with self._lock:
+            candidates = dict(self._held)
+            for s in found:
+                held = candidates.get(s.key)
+                if held is None or held[1] < end:
+                    candidates[s.key] = (s, end)
+            out: list[Point] = []
+            self._held = {}
+            for key, (s, at) in candidates.items():
+                last = self._last.get(key)
+                if last is not None and at <= last:
+                    continue  # a newer point of the series is written already
+                if at < end - MAX_AGE:
+                    continue
+                if last is None or at >= last + MIN_SPACING:
+                    out.append((s, at))
+                elif last + MIN_SPACING <= end:
+                    out.append((s, last + MIN_SPACING))
+                else:
+                    self._held[key] = (s, at)
+                    continue
+                self._last[key] = out[-1][1]
+            return out
+
+    def hold(self, found: Sequence[Sample], end: dt.datetime) -> None:
+        """Keep `found` for a later write (this one could not be made), newest value winning."""
+        with self._lock:
+            for s in found:
+                held = self._held.get(s.key)
+                if (held is None or held[1] < end) and end > self._last.get(s.key, end - MIN_SPACING):
+                    self._held[s.key] = (s, end)
+
+    @property
+    def held(self) -> dict[Any, Point]:
+        with self._lock:
+            return dict(self._held)
+
+
+def time_series(batch: Sequence[Sample | Point], resource: Mapping[str, str],
+                end: dt.datetime | None = None) -> list[Any]:
+    """`monitoring_v3.TimeSeries` for the samples: GAUGE, one point each, on generic_task. A sample
+    is written at `end`; a (sample, time) point at its own time."""
     from google.api import metric_pb2, monitored_resource_pb2
     from google.cloud import monitoring_v3
 
     out = []
-    for s in batch:
+    for item in batch:
+        s, at = item if isinstance(item, tuple) else (item, end)
+        assert at is not None, "a bare sample needs `end`"
         value = monitoring_v3.TypedValue(int64_value=s.value) if s.metric.value_type == "INT64" \
             else monitoring_v3.TypedValue(double_value=s.value)
         out.append(monitoring_v3.TimeSeries(
             metric=metric_pb2.Metric(type=s.metric.type, labels=dict(s.labels)),
             resource=monitored_resource_pb2.MonitoredResource(type=RESOURCE_TYPE, labels=dict(resource)),
             metric_kind="GAUGE", value_type=s.metric.value_type,
-            points=[monitoring_v3.Point(interval=monitoring_v3.TimeInterval(end_time=end), value=value)],
+            points=[monitoring_v3.Point(interval=monitoring_v3.TimeInterval(end_time=at), value=value)],
         ))
     return out
 

@@ -16,7 +16,7 @@ from probes.redact import clip
 # Keepalive and bookkeeping frames: never events, only counted.
 KEEPALIVE = frozenset({"ping", "pong", "heartbeat", "ack"})
 HELLO = frozenset({"connection_established", "handshake_response", "handshake_complete"})
-# Event names the staging backend emits (STAGING.md); anything else is "unknown" unless configured.
+# Event names the staging backend emits (docs/websocket.md, "The protocol it speaks"); anything else is "unknown" unless configured.
 KNOWN = frozenset({
     "agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed",
     "agent_error", "error", "final_report", "cleanup_started", "cleanup_complete",

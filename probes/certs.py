@@ -35,7 +35,7 @@ class CertInfo:
         return (self.not_after_s - (time.time() if now_s is None else now_s)) / 86400
 
     def details(self) -> dict[str, Any]:
-        """`details.cert` of DESIGN.md (plus `depth`, so that on-call sees it is not the leaf)."""
+        """`details.cert` of a TLS result (plus `depth`, so that on-call sees it is not the leaf)."""
         return {"subject": self.subject, "issuer": self.issuer, "not_after": self.not_after,
                 "depth": self.depth}
 

@@ -228,7 +228,7 @@ def _judge(check: HttpCheck, curl: pycurl.Curl, result: ProbeResult, body: _Body
         # Marked when cut: the cut may leave the start of an echoed secret (monitor/redact.py).
         data, cut = (body.data, "") if len(body.data) <= _SNIPPET_BYTES else (body.data[:_SNIPPET_BYTES - 1], CUT)
         result.details["body_snippet"] = data.decode("utf-8", errors="replace") + cut
-        # DESIGN.md: 401/403 is `auth` (e.g. a token check such as /auth/verify), not a bare status.
+        # 401/403 is `auth` (e.g. a token check such as /auth/verify), not a bare status.
         cls = "unavailable" if status in (502, 503, 504) else "auth" if status in (401, 403) else "http_status"
         reason = _REASONS.get(status, "")
         return _fail(result, check, cls, f"HTTP {status} {reason}".strip())

@@ -19,7 +19,7 @@ MAX_BODY_BYTES = 1 << 16
 
 
 class LoginFailed(Exception):
-    """Login did not produce a token; `cls` is the DESIGN.md failure class."""
+    """Login did not produce a token; `cls` is its failure class (probes.result.FailureClass)."""
 
     def __init__(self, cls: str, message: str, status: int | None = None) -> None:
         super().__init__(message)

@@ -126,7 +126,7 @@ async def _open(check: PostgresCheck, params: dict[str, Any], result: ProbeResul
         async with asyncio.timeout_at(deadline):
             conn = await pgdial.connect(dials, **params, connect_timeout=max(2, math.ceil(remaining)))
     except TimeoutError:
-        # DESIGN.md: connected but not answered in time is `timeout`; no TCP connection is `connect_timeout`.
+        # Connected but not answered in time is `timeout`; no TCP connection is `connect_timeout`.
         connect_ms = _connect_phase(result, dials)
         if connect_ms is None:
             result.fail("connect_timeout", f"no connection within {check.timeout_s:g} s",

@@ -1,4 +1,4 @@
-"""The probe result and run report shapes of DESIGN.md, and the closed set of failure classes."""
+"""The probe result and run report shapes (README "Result JSON"), and the closed set of failure classes."""
 
 from __future__ import annotations
 

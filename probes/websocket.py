@@ -30,7 +30,7 @@ from probes.trace import new_trace, with_trace
 
 DEFAULT_SEND: dict[str, Any] = {"type": "user_message", "payload": {
     "content": "synthetic probe: reply with OK", "thread_id": "{thread_id}", "run_id": "{run_id}"}}
-# Close codes the staging backend uses on purpose (STAGING.md); any other early close is ws_closed.
+# Close codes the staging backend uses on purpose (docs/websocket.md); any other early close is ws_closed.
 _CLOSE_CLASS: dict[int, tuple[str, str]] = {
     1008: ("auth", "authentication failed"),
     1011: ("unavailable", "server not ready"),

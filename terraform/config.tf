@@ -26,7 +26,7 @@ locals {
     )
   }
 
-  # A run waits for every check it started (DESIGN.md "Scheduling and the run"): its bound is
+  # A run waits for every check it started: its bound is
   # run_timeout_s when the config sets it, else the longest check budget (Config.run_bound_s).
   run_timeout_s = try(tonumber(local.config.run_timeout_s), null) != null ? tonumber(local.config.run_timeout_s) : (
     length(local.check_budget_s) == 0 ? 10 : max(values(local.check_budget_s)...)

@@ -7,7 +7,7 @@ locals {
   metric_label_descriptions = {
     check         = "Check name from the config"
     type          = "Check type: http, websocket, postgres or dns"
-    failure_class = "Failure class of the result (DESIGN.md), empty when the check passed"
+    failure_class = "Failure class of the result, \"none\" when the check passed"
     phase         = "Phase of the check, e.g. dns, connect, tls, ttfb, login, first_event, query"
     event         = "Agent event name, e.g. agent_started, agent_completed"
   }

@@ -16,7 +16,7 @@ resource "google_cloud_run_v2_service" "synthmon" {
     labels                           = local.labels
 
     # Scale to zero between Scheduler calls. More than one instance is safe: a check in flight is
-    # leased in the shared state store, so no check runs twice (DESIGN.md "Scheduling and the run").
+    # leased in the shared state store, so no check runs twice.
     scaling {
       min_instance_count = 0
       max_instance_count = var.max_instance_count
@@ -27,7 +27,7 @@ resource "google_cloud_run_v2_service" "synthmon" {
       content {
         connector = vpc_access.value.vpc_connector
         # Only private ranges go through the VPC: switching staging to all-traffic once turned database
-        # round trips into 15 s timeouts (STAGING.md), and public targets must not depend on the connector.
+        # round trips into 15 s timeouts, and public targets must not depend on the connector.
         egress = "PRIVATE_RANGES_ONLY"
 
         dynamic "network_interfaces" {

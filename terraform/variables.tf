@@ -127,7 +127,7 @@ variable "ingress" {
 }
 
 variable "cpu" {
-  description = "CPU limit of the container. One vCPU runs 50 concurrent HTTP probes at well under 1 ms CPU each (DESIGN.md, measured choices)."
+  description = "CPU limit of the container. One vCPU runs 50 concurrent HTTP probes at well under 1 ms CPU each (bench/README.md)."
   type        = string
   default     = "1"
 }

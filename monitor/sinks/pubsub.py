@@ -1,4 +1,4 @@
-"""Publish alert transitions to a Pub/Sub topic: the JSON message of DESIGN.md, attributes for filtering.
+"""Publish alert transitions to a Pub/Sub topic: the JSON message of docs/publishing.md, attributes for filtering.
 
 Success is Pub/Sub acknowledging the message within the run deadline. Transient errors are retried
 with backoff bounded by the deadline; a message not acknowledged stays in the check's

@@ -1,7 +1,10 @@
 """Session fixtures for the Google Cloud SDK's Pub/Sub and Firestore emulators (Java, seconds to start).
 
 Each is started once on a free loopback port, polled until it answers, and killed with its whole
-process group at session end (the Firestore launcher does not exec its JVM).
+process group at session end (the Firestore launcher does not exec its JVM). Without the SDK
+component, the Pub/Sub tests fall back to the fake Publisher and the Firestore tests are skipped;
+under `CI=true` a missing emulator fails every test that needs it instead (a CI image without them
+would otherwise pass on less than it claims).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-SDK = Path("/usr/lib/google-cloud-sdk/platform")
+SDK = Path(os.environ.get("SYNTHMON_CLOUD_SDK_PLATFORM", "/usr/lib/google-cloud-sdk/platform"))
 PUBSUB = SDK / "pubsub-emulator/bin/cloud-pubsub-emulator"
 FIRESTORE = SDK / "cloud-firestore-emulator/cloud_firestore_emulator"
 
@@ -28,6 +31,13 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _missing(path: Path, component: str) -> None:
+    """Fail loudly under CI=true: there, an emulator missing from the image is a broken image."""
+    if os.environ.get("CI", "").lower() in ("true", "1"):
+        pytest.fail(f"CI=true but the Cloud SDK component {component} is not installed at {path}: "
+                    "install it in the CI image (the tests would otherwise fall back or skip)", pytrace=False)
 
 
 def _start(argv: list[str], port: int, timeout_s: float = 60.0) -> Iterator[str]:
@@ -65,8 +75,10 @@ def _start(argv: list[str], port: int, timeout_s: float = 60.0) -> Iterator[str]
 
 @pytest.fixture(scope="session")
 def pubsub_emulator() -> Iterator[str | None]:
-    """host:port of a running Pub/Sub emulator, or None when the SDK component is not installed."""
+    """host:port of a running Pub/Sub emulator, or None when the SDK component is not installed
+    (the tests then use the fake Publisher; under CI=true they fail)."""
     if not PUBSUB.exists():
+        _missing(PUBSUB, "pubsub-emulator")
         yield None
         return
     port = _free_port()
@@ -75,8 +87,10 @@ def pubsub_emulator() -> Iterator[str | None]:
 
 @pytest.fixture(scope="session")
 def firestore_emulator() -> Iterator[str]:
-    """host:port of a running Firestore emulator; skips when it is absent (not in any package registry)."""
+    """host:port of a running Firestore emulator; skips when it is absent (not in any package registry),
+    fails under CI=true."""
     if not FIRESTORE.exists():
+        _missing(FIRESTORE, "cloud-firestore-emulator")
         pytest.skip(f"Firestore emulator not installed at {FIRESTORE} (ships only with the Cloud SDK "
                     "component cloud-firestore-emulator; not installable from package registries)")
     port = _free_port()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent import futures
 from typing import Any
 
@@ -31,6 +31,11 @@ class FakeService:
         with self.lock:
             self._errors[method].extend(codes)
 
+    def heal(self) -> None:
+        """Drop the error replies still queued."""
+        with self.lock:
+            self._errors.clear()
+
     def calls_to(self, method: str) -> list[Any]:
         with self.lock:
             return [req for name, req in self.calls if name == method]
@@ -45,8 +50,9 @@ class FakeService:
             try:
                 return fn(request)
             except Abort as exc:
-                context.abort(exc.code, exc.code.name)
-
+                if exc.details:
+                    context.abort_with_status(exc.status())
+                context.abort(exc.code, exc.message)
 
         return handle
 
@@ -55,11 +61,25 @@ class FakeService:
 
 
 class Abort(Exception):
-    """Raised by a handler to answer with a gRPC status."""
+    """Raised by a handler to answer with a gRPC status; `details` (protobuf messages) travel in
+    `grpc-status-details-bin`, as google.rpc.Status details, the way Google APIs send them."""
 
-    def __init__(self, code: grpc.StatusCode) -> None:
-        super().__init__(code.name)
-        self.code = code
+    def __init__(self, code: grpc.StatusCode, message: str = "", details: Sequence[Any] = ()) -> None:
+        super().__init__(message or code.name)
+        self.code, self.message, self.details = code, message or code.name, list(details)
+
+    def status(self) -> Any:
+        from google.protobuf import any_pb2
+        from google.rpc import status_pb2
+        from grpc_status import rpc_status
+
+        packed = []
+        for d in self.details:
+            a = any_pb2.Any()
+            a.Pack(d)
+            packed.append(a)
+        return rpc_status.to_status(status_pb2.Status(code=self.code.value[0], message=self.message,
+                                                      details=packed))
 
 
 def _serialize(message: Any) -> bytes:

@@ -27,10 +27,13 @@ class Target(http.server.ThreadingHTTPServer):
 
     daemon_threads = True
     status = 503
+    gate = threading.Event()  # /slow answers once it is set
 
 
 class Health(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if self.path == "/slow":
+            self.server.gate.wait(10)  # type: ignore[attr-defined]
         body = b'{"status": "down"}' if self.server.status >= 500 else b'{"status": "ok"}'  # type: ignore[attr-defined]
         self.send_response(self.server.status)  # type: ignore[attr-defined]
         self.send_header("Content-Length", str(len(body)))
@@ -47,13 +50,30 @@ def target() -> Iterator[Target]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
+    server.gate.set()
     server.shutdown()
     server.server_close()
 
 
+class Clock:
+    """Wall time for the monitor and the Cloud Monitoring fake alike; a test moves it a minute per run,
+    as Cloud Scheduler does (Cloud Monitoring takes one point per series each 5 s at most)."""
+
+    def __init__(self) -> None:
+        self.t = time.time()
+
+    def __call__(self) -> float:
+        return self.t
+
+
 @pytest.fixture
-def metric_service(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeMetricService]:
-    fake = FakeMetricService()
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def metric_service(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> Iterator[FakeMetricService]:
+    fake = FakeMetricService(now=clock)
     monkeypatch.setenv("MONITORING_EMULATOR_HOST", fake.host)
     yield fake
     fake.stop()
@@ -80,7 +100,7 @@ def received_series(request: Any) -> set[tuple[str, tuple[tuple[str, str], ...],
 
 
 def test_failing_target_fires_once_then_resolves(target: Target, metric_service: FakeMetricService,
-                                                 pubsub_backend: Any, tmp_path: Any) -> None:
+                                                 pubsub_backend: Any, tmp_path: Any, clock: Clock) -> None:
     """503 twice fires one alert (not repeated on the third run), recovery resolves it; every run's series exact."""
     config = loads(f"""
 location: us-central1
@@ -96,10 +116,11 @@ checks:
   - {{name: web, type: http, url: "http://127.0.0.1:{target.server_address[1]}/health", failure_threshold: 2,
       timeout_s: 5, severity: critical}}
 """)
-    monitor = Monitor(config)
+    monitor = Monitor(config, clock=clock)
     reports, alerts_seen = [], []
     for status, expect_total in ((503, 0), (503, 1), (503, 1), (200, 2)):
         target.status = status
+        clock.t += 60
         reports.append(monitor.run())
         alerts_seen = pubsub_backend.received(expect=expect_total, timeout_s=3 if expect_total else 0.5)
         assert len(alerts_seen) == expect_total, (status, alerts_seen)
@@ -116,11 +137,86 @@ checks:
     assert (resolved["dedup_key"], resolved["run_id"]) == ("web/unavailable", reports[3].run_id)
     calls = metric_service.calls_to("CreateTimeSeries")
     assert len(calls) == 4
+    assert metric_service.rejected == []
     for call, report in zip(calls, reports, strict=True):
         assert received_series(call) == expected_series(report)
         assert {ts.points[0].interval.end_time.isoformat(timespec="milliseconds").replace("+00:00", "Z")
                 for ts in call.time_series} == {report.finished_at}
     assert monitor.publisher.alert_states()["web"]["state"] == "ok"
+
+
+def points(fake: FakeMetricService, name: str, t0: float) -> dict[tuple[tuple[str, str], ...], list[tuple[int, float]]]:
+    """metric labels → [(whole seconds after t0, value)] stored for one metric."""
+    out = {}
+    for labels, pts in fake.values(P + name).items():
+        out[labels] = [(round(t - t0), v.int64_value if v.WhichOneof("value") == "int64_value" else v.double_value)
+                       for t, v in pts]
+    return out
+
+
+def two_checks_config(target: Target, tmp_path: Any) -> Any:
+    port = target.server_address[1]
+    return loads(f"""
+location: us-central1
+run_timeout_s: 20
+sinks: {{metrics: [cloud_monitoring], alerts: [local], project_id: {PROJECT}, state: "memory://",
+        alerts_file: "{tmp_path}/alerts.jsonl", job: synthmon-e2e}}
+checks:
+  - {{name: web, type: http, url: "http://127.0.0.1:{port}/health", timeout_s: 5, retries: 0}}
+  - {{name: slow, type: http, url: "http://127.0.0.1:{port}/slow", timeout_s: 15, retries: 0}}
+""")
+
+
+def test_probe_right_after_a_run_gets_nothing_rejected(target: Target, metric_service: FakeMetricService,
+                                                       tmp_path: Any, clock: Clock) -> None:
+    """/probe 2 s after a scheduled run (same task_id): no point is rejected; the probe's failure is
+    stored at once (its own series), its heartbeat is held and then superseded by the next run's."""
+    target.status, target.gate = 200, threading.Event()
+    target.gate.set()
+    monitor = Monitor(two_checks_config(target, tmp_path), clock=clock)
+    try:
+        t0 = clock.t = clock.t + 60
+        monitor.run(["web"])
+        target.status = 503
+        clock.t += 2
+        probe = monitor.run(["web"])
+        assert probe.results[0].failure is not None
+        target.status = 200
+        clock.t += 58
+        monitor.run(["web"])
+    finally:
+        monitor.close()
+    assert metric_service.rejected == []
+    success = points(metric_service, "check/success", t0)
+    assert success[(("check", "web"), ("failure_class", "unavailable"), ("type", "http"))] == [(2, 0)]
+    assert success[(("check", "web"), ("failure_class", "none"), ("type", "http"))] == [(0, 1), (60, 1)]
+    assert [t for t, _ in points(metric_service, "run/duration_ms", t0)[()]] == [0, 60]
+
+
+def test_probe_during_a_run_gets_nothing_rejected(target: Target, metric_service: FakeMetricService,
+                                                  tmp_path: Any, clock: Clock) -> None:
+    """A /probe that finishes while a run still waits for a slow check: the run's heartbeat 2 s after
+    the probe's is held, not rejected, and the next run's newer one wins."""
+    target.status, target.gate = 200, threading.Event()
+    monitor = Monitor(two_checks_config(target, tmp_path), clock=clock)
+    try:
+        t0 = clock.t = clock.t + 60
+        run = threading.Thread(target=monitor.run, args=(["slow"],))
+        run.start()
+        clock.t += 1
+        probe = monitor.run(["web"])
+        assert [r.name for r in probe.results] == ["web"]
+        clock.t += 2
+        target.gate.set()
+        run.join(timeout=20)
+        assert not run.is_alive()
+        clock.t += 60
+        monitor.run(["web"])
+    finally:
+        monitor.close()
+    assert metric_service.rejected == []
+    times = [t for t, _ in points(metric_service, "run/duration_ms", t0)[()]]
+    assert times == [1, 63]  # the run's own, held, lost to the newer one
 
 
 CONFIG = """

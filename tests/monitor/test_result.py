@@ -1,4 +1,4 @@
-"""The result and run report shapes of DESIGN.md "Probe result", without I/O."""
+"""The result and run report shapes (README "Result JSON and failure classes"), without I/O."""
 
 from __future__ import annotations
 

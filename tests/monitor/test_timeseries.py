@@ -95,3 +95,42 @@ def test_unknown_events_are_capped_without_config() -> None:
         "events": [{"event": f"e{i}", "at_ms": float(i)} for i in range(50)]})
     names = [s for s in timeseries.result_samples(r) if s.metric.name == "websocket/event_latency_ms"]
     assert len(names) == timeseries.MAX_EVENTS
+
+
+def _at(seconds: float) -> dt.datetime:
+    return dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=seconds)
+
+
+def _written(points: list[timeseries.Point]) -> dict[str, tuple[float, float]]:
+    return {s.metric.name: ((at - _at(0)).total_seconds(), s.value) for s, at in points}
+
+
+def test_ledger_spaces_points_of_a_series_5_s_apart_latest_wins() -> None:
+    """A point 2 s after the last is held (the newer of two held values wins) and goes out with the
+    next write at last + 5 s; a point 5 s after goes at its own time."""
+    ledger = timeseries.Ledger()
+    first = timeseries._sample("run/duration_ms", 1.0)
+    assert _written(ledger.take([first], _at(0))) == {"run/duration_ms": (0, 1.0)}
+    assert ledger.take([timeseries._sample("run/duration_ms", 2.0)], _at(2)) == []
+    assert ledger.take([timeseries._sample("run/duration_ms", 3.0)], _at(3)) == []
+    other = timeseries._sample("vpc/rtt_ms", 9.0, check="db")
+    assert _written(ledger.take([other], _at(30))) == {"run/duration_ms": (5, 3.0), "vpc/rtt_ms": (30, 9.0)}
+    assert _written(ledger.take([timeseries._sample("run/duration_ms", 4.0)], _at(10))) == {
+        "run/duration_ms": (10, 4.0)}
+    assert ledger.held == {}
+
+
+def test_ledger_drops_points_older_than_the_last_written() -> None:
+    """A report that finished before the last written point of a series adds nothing to that series."""
+    ledger = timeseries.Ledger()
+    ledger.take([timeseries._sample("run/duration_ms", 1.0)], _at(30))
+    assert ledger.take([timeseries._sample("run/duration_ms", 2.0)], _at(28)) == []
+    assert ledger.take([timeseries._sample("run/duration_ms", 2.0)], _at(30)) == []
+    assert ledger.held == {}
+
+
+def test_ledger_hold_keeps_an_unwritten_report_for_the_next_write() -> None:
+    """hold() (a write that could not be made) keeps the values; the next take() writes them."""
+    ledger = timeseries.Ledger()
+    ledger.hold([timeseries._sample("run/duration_ms", 7.0)], _at(0))
+    assert _written(ledger.take([], _at(1))) == {"run/duration_ms": (0, 7.0)}

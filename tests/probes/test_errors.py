@@ -18,7 +18,7 @@ CURL_LAST = 102
 
 def test_every_libcurl_code_is_mapped_or_listed_with_a_reason() -> None:
     """Each code 1..101, and every easy-interface E_* constant pycurl has, is in exactly one of the
-    table, the context rules or UNMAPPED, and every mapped class is a DESIGN.md class."""
+    table, the context rules or UNMAPPED, and every mapped class is a FailureClass."""
     pycurl_codes = {getattr(pycurl, name) for name in dir(pycurl)
                     if name.startswith("E_") and not name.startswith(("E_MULTI_", "E_CALL_MULTI"))
                     and name not in ("E_OK", "E_ALREADY_COMPLETE")}

@@ -62,7 +62,7 @@ def test_other_status_is_http_status(plain: Server) -> None:
 
 @pytest.mark.parametrize("code", [401, 403])
 def test_401_403_is_auth(plain: Server, code: int) -> None:
-    """401/403 is `auth` (DESIGN.md), not `http_status`; an expected 401 passes."""
+    """401/403 is `auth` (README failure classes), not `http_status`; an expected 401 passes."""
     r = run({"url": plain.url(f"/status?code={code}")})
     assert r.failure is not None and r.failure.cls == "auth", r.to_dict()
     assert r.details["status"] == code and "authentication" in (r.diagnosis or "")

@@ -1,7 +1,7 @@
 """terraform/ checked offline: formatting, the metric registry, IAM, scheduling, timeouts and secrets.
 
 No provider can be downloaded here, so `terraform validate` cannot run; these tests parse the .tf files
-with python-hcl2 and assert what DESIGN.md and the deploy issue require of them.
+with python-hcl2 and assert what the metric registry, terraform/README.md and the deploy issue require of them.
 """
 
 from __future__ import annotations
@@ -563,3 +563,25 @@ def test_derived_numbers_must_be_literal(tmp_path: Path, config_yaml: str) -> No
     assert proc.returncode != 0
     # Terraform wraps long messages inside a box drawn with "│".
     assert "must be literal numbers" in " ".join((proc.stdout + proc.stderr).replace("│", " ").split())
+
+
+FAILURE_CLASS_TEST = re.compile(r"""metric\.label\.failure_class\s*(=|!=|=~|!=~)\s*\\*"([^"\\]*)\\*\"""")
+
+
+def test_failure_class_of_a_pass_agrees_in_code_dashboard_and_descriptors() -> None:
+    """A pass writes failure_class "none" (timeseries.NO_FAILURE); the descriptor text says so, and every
+    dashboard and alert filter on failure_class compares against a value the code can write."""
+    from monitor import timeseries
+    from probes.result import FAILURE_CLASSES, ProbeResult, RunReport
+
+    passed = RunReport("r", "t", "t", "us-central1", [ProbeResult("web", "http", "http://x/", latency_ms=1.0)])
+    [success] = [s for s in timeseries.samples(passed) if s.metric.name == "check/success"]
+    assert dict(success.labels)["failure_class"] == timeseries.NO_FAILURE == "none"
+    description = _load(TF / "metrics.tf")["locals"][0]["metric_label_descriptions"]["failure_class"]
+    assert f'"{timeseries.NO_FAILURE}" when the check passed' in description.replace('\\"', '"'), description
+    assert "empty" not in description
+    filters = [(p.name, op, value) for p in [DASHBOARD, *sorted(TF.glob("*.tf"))]
+               for op, value in FAILURE_CLASS_TEST.findall(p.read_text(encoding="utf-8"))]
+    assert ("synthmon.json", "!=", timeseries.NO_FAILURE) in filters
+    for name, _, value in filters:
+        assert value in {timeseries.NO_FAILURE, *FAILURE_CLASSES}, (name, value)

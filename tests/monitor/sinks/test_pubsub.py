@@ -27,7 +27,7 @@ def message(i: int, **body: Any) -> dict[str, Any]:
 
 
 def test_message_body_attributes_and_ordering_key(pubsub_backend: Any) -> None:
-    """A subscriber receives the DESIGN.md JSON body, attributes check/state/severity, ordering key = check."""
+    """A subscriber receives the JSON body of docs/publishing.md, attributes check/state/severity, ordering key = check."""
     sink = PubSubSink(PROJECT, pubsub_backend.topic)
     resolved = dict(state="resolved", transition="resolved", consecutive_failures=0)
     assert sink.send([message(1), message(2, **resolved)], deadline=time.monotonic() + 15) == ["m1", "m2"]
