@@ -31,7 +31,7 @@ checkov: .venv-checkov/bin/checkov
 	.venv-checkov/bin/pip install --quiet --disable-pip-version-check 'checkov>=3.2,<4'
 
 lint: install
-	$(PY) -m ruff check monitor probes tests bench
+	$(PY) -m ruff check monitor probes tests bench examples
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
 

@@ -71,7 +71,8 @@ def run(probes: int) -> dict[str, Any]:
 
 def _serve(spacing_ms: float) -> None:
     """The demo target, instrumented: one JSON line per chat turn with the server's send offsets."""
-    from monitor import demo
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    import demo_target as demo
 
     turn: dict[str, Any] = {}
     answer, event_body = demo.DemoTarget._answer, demo._event_body

@@ -19,7 +19,8 @@ from gunicorn.app.base import BaseApplication
 from monitor.config import Config
 
 log = logging.getLogger("synthmon.serve")
-DEMO_CONFIG = Path(__file__).resolve().parent.parent / "examples" / "demo.yaml"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+DEMO_CONFIG = EXAMPLES / "demo.yaml"
 
 
 class _Gunicorn(BaseApplication):
@@ -89,12 +90,26 @@ def serve(config: Config, *, host: str = "127.0.0.1", port: int = 8080, every_s:
     return 0
 
 
+def _demo_target() -> Any:
+    """examples/demo_target.py, which ships with the source tree, not with the wheel."""
+    import importlib.util
+
+    path = EXAMPLES / "demo_target.py"
+    spec = importlib.util.spec_from_file_location("demo_target", path)
+    if spec is None or spec.loader is None or not path.is_file():
+        raise SystemExit(f"synthmon demo runs from a source checkout: {path} is missing")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["demo_target"] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
 def demo(*, port: int = 8080, target_port: int = 8081, every_s: float = 15.0,
          config_path: str | os.PathLike[str] = DEMO_CONFIG) -> int:
     """Start the demo target on loopback and serve the monitor against it with the embedded scheduler."""
     from monitor import config as config_mod
-    from monitor import demo as demo_mod
 
+    demo_mod = _demo_target()
     target = demo_mod.start("127.0.0.1", target_port)
     owner_pid = os.getpid()
     try:

@@ -31,8 +31,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "examples"))
 
-from monitor import demo  # noqa: E402
+import demo_target as demo  # noqa: E402
 
 BASE, IMAGE, NAME = "localhost/python:3.11-slim", "localhost/synthmon:image-test", "synthmon-image-test"
 # runc, and limits no higher than the caller's: a sandbox may refuse to raise RLIMIT_NPROC/NOFILE.

@@ -1,12 +1,11 @@
-"""The demo target (monitor/demo.py) for the probes that log in and open the chat socket."""
+"""The demo target (examples/demo_target.py) for the probes that log in and open the chat socket."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import demo_target as demo
 import pytest
-
-from monitor import demo
 
 
 @pytest.fixture(scope="module")

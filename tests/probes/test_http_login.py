@@ -11,10 +11,10 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import demo_target as demo
 import pytest
 from servers import Server, make_check, serving
 
-from monitor import demo
 from probes import http as http_probe
 from probes.result import ProbeResult
 

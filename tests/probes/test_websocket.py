@@ -11,11 +11,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import demo_target as demo
 import pytest
 import trustme
 import yaml
 
-from monitor import demo
 from monitor.config import loads
 from probes import websocket as websocket_probe
 from probes.checks import WebSocketCheck

@@ -14,10 +14,9 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
+from demo_target import _ws_token
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
-
-from monitor.demo import _ws_token
 
 
 class _EchoHandler(http.server.BaseHTTPRequestHandler):

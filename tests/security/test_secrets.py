@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import demo_target as demo
 import psycopg
 import pytest
 import yaml
@@ -23,7 +24,7 @@ from echo_targets import EchoSocket, echo_http
 from pgserver import SUPERUSER, SUPERUSER_PASSWORD, PgServer
 from servers import Server, Tls, blackhole, closed_port
 
-from monitor import cli, demo, logs, timeseries
+from monitor import cli, logs, timeseries
 from monitor import config as config_mod
 from monitor.app import create_app
 from monitor.pipeline import Monitor

@@ -8,9 +8,8 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
+import demo_target as demo
 import pytest
-
-from monitor import demo
 
 
 @pytest.fixture(scope="module")
