@@ -78,7 +78,8 @@ checks:
 def test_load_names_the_file(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "synthmon.yaml"
     path.write_text("checks:\n  - {name: api, type: http, url: 'http://127.0.0.1/', retry: 3}\n")
-    with pytest.raises(ConfigError, match=r"synthmon\.yaml: checks\[0\] \"api\": retry: unknown key$"):
+    with pytest.raises(ConfigError, match=r"synthmon\.yaml:2:55: checks\[0\] \"api\": retry: unknown key "
+                       r"\(did you mean 'retries'\?\)$"):
         config_mod.load(path, {})
     with pytest.raises(ConfigError, match="cannot read"):
         config_mod.load(tmp_path / "absent.yaml", {})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import pathlib
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -103,12 +104,22 @@ def base_dir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     return path
 
 
+LOCATED = re.compile(rf"{re.escape(FILE)}(:\d+:\d+)?: \S.*")
+
+
+def assert_located(exc: ConfigError) -> None:
+    """Every line of the message names the file (and where it can, the line and column) and a problem."""
+    lines = str(exc).split("\n")
+    assert lines and all(LOCATED.fullmatch(line) for line in lines), str(exc)
+    assert len(lines) == len(exc.errors)
+
+
 def load_or_config_error(text: str, base_dir: pathlib.Path) -> None:
     """Loading succeeds or raises ConfigError naming the file; any other exception fails the test."""
     try:
         config_mod.loads(text, FILE, ENV, base_dir=base_dir)
     except ConfigError as exc:
-        assert str(exc).startswith(f"{FILE}: "), str(exc)
+        assert_located(exc)
 
 
 def dump(doc: Any) -> str:
@@ -227,4 +238,4 @@ def test_found_by_fuzzing(base_dir: pathlib.Path, text: str) -> None:
     """Inputs that escaped the loader as TypeError, ValueError, OSError, OverflowError or RecursionError: ConfigError."""
     with pytest.raises(ConfigError) as err:
         config_mod.loads(text, FILE, ENV, base_dir=base_dir)
-    assert str(err.value).startswith(f"{FILE}: ")
+    assert_located(err.value)
