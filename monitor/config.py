@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic_core import ValidationError
 
 from monitor import regions, yamldoc
 from monitor.maintenance import MaintenanceWindow, window
 from monitor.schema import build, errors
-from monitor.schema.document import DocumentModel
+from monitor.schema.document import VALIDATOR
 from monitor.schema.errors import Problem
 from monitor.yamldoc import YamlError
 from probes import checks as checks_mod
@@ -125,26 +125,26 @@ def loads(text: str, name: str = "<config>", environ: Mapping[str, str] | None =
         problems.append(errors.locate(doc, ("checks",), "required: the config is empty"))
         raise ConfigError(name, errors=tuple(problems))
     try:
-        model = DocumentModel.model_validate(doc.data)
+        model = VALIDATOR.validate_python(doc.data)
     except ValidationError as exc:
         raise ConfigError(name, errors=tuple(_unmasked(problems + errors.translate(doc, exc)))) from None
-    ctx = build.Context(base_dir or Path("."), build.defaults(model.defaults), doc.secrets, [])
-    checks = [build.check(c, ("checks", i), ctx) for i, c in enumerate(model.checks or ())]
-    if not model.checks:
+    ctx = build.Context(base_dir or Path("."), build.defaults(model.get("defaults")), doc.secrets, [])
+    checks = [build.check(c, ("checks", i), ctx) for i, c in enumerate(model.get("checks") or ())]
+    if not model.get("checks"):
         ctx.problems.append((("checks",), "must list at least one check"))
-    location = model.location or "local"
-    sinks = _sinks(model.sinks, location, ctx.problems)
+    location = model.get("location") or "local"
+    sinks = _sinks(model.get("sinks"), location, ctx.problems)
     built = [c for c in checks if c is not None]
     if len(built) == len(checks):
-        _check_relations(built, model.run_timeout_s, ctx.problems)
+        _check_relations(built, model.get("run_timeout_s"), ctx.problems)
     names = {c.name for c in built}
-    windows = [window(w, ("maintenance", i), names, ctx.problems) for i, w in enumerate(model.maintenance or ())]
+    windows = [window(w, ("maintenance", i), names, ctx.problems) for i, w in enumerate(model.get("maintenance") or ())]
     problems += [errors.locate(doc, path, problem) for path, problem in ctx.problems]
     if problems:
         raise ConfigError(name, errors=tuple(_unmasked(problems)))
-    a = model.alerting
-    alerting = Alerting(a.quorum, a.locations or ()) if a else Alerting()
-    return Config(name, location, model.run_timeout_s, sinks, ctx.defaults, tuple(built),
+    a = model.get("alerting") or {}
+    alerting = Alerting(a.get("quorum"), a.get("locations") or ())
+    return Config(name, location, model.get("run_timeout_s"), sinks, ctx.defaults, tuple(built),
                   tuple(w for w in windows if w is not None), frozenset(s for s in ctx.secrets if len(s) >= 4),
                   alerting)
 
@@ -162,8 +162,8 @@ def _store_ok(url: str) -> bool:
     return url.startswith(("sqlite:///", "firestore://")) or url == "memory://"
 
 
-def _sinks(model: Any, location: str, problems: list[tuple[Any, str]]) -> Sinks:
-    given = {k: v for k, v in (model.model_dump() if model else {}).items() if v is not None}
+def _sinks(raw: dict[str, Any] | None, location: str, problems: list[tuple[Any, str]]) -> Sinks:
+    given = {k: v for k, v in (raw or {}).items() if v is not None}
     sinks = Sinks(**given)
     for key in ("state", "history"):
         url = getattr(sinks, key)

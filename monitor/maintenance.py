@@ -69,33 +69,33 @@ def compile_rrule(text: str) -> Any:
     return rule
 
 
-def window(model: Any, path: tuple[Any, ...], names: set[str],
+def window(model: dict[str, Any], path: tuple[Any, ...], names: set[str],
            problems: list[tuple[Any, str]]) -> MaintenanceWindow | None:
-    """One `maintenance:` entry (a validated monitor.schema.document.WindowModel) or None (in problems)."""
+    """One validated `maintenance:` entry (monitor.schema.document.WINDOW), or None (the reasons in problems)."""
     before = len(problems)
-    checks = model.checks or ()
+    checks = model.get("checks") or ()
     for j, c in enumerate(checks):
         if c not in names:
             problems.append(((*path, "checks", j), f"unknown check {c!r}"))
-    if model.rrule is not None:
+    if model.get("rrule") is not None:
         for key in ("start", "end"):
-            if getattr(model, key) is not None:
+            if model.get(key) is not None:
                 problems.append(((*path, key), "give start/end or rrule/duration_s, not both"))
-        if model.duration_s is None:
+        if model.get("duration_s") is None:
             problems.append(((*path, "duration_s"), "required with rrule"))
         try:
-            compile_rrule(model.rrule)
+            compile_rrule(model["rrule"])
         except ValueError as exc:
             problems.append(((*path, "rrule"), str(exc)))
     else:
-        if model.duration_s is not None:
+        if model.get("duration_s") is not None:
             problems.append(((*path, "rrule"), "required with duration_s"))
         for key in ("start", "end"):
-            if getattr(model, key) is None:
+            if model.get(key) is None:
                 problems.append(((*path, key), "required (or rrule and duration_s)"))
-        if model.start and model.end and model.end <= model.start:
+        if model.get("start") and model.get("end") and model["end"] <= model["start"]:
             problems.append(((*path, "end"), "must be after start"))
     if len(problems) > before:
         return None
-    return MaintenanceWindow(tuple(checks), model.start, model.end, model.reason or "", model.rrule,
-                             model.duration_s)
+    return MaintenanceWindow(tuple(checks), model.get("start"), model.get("end"), model.get("reason") or "",
+                             model.get("rrule"), model.get("duration_s"))

@@ -1,50 +1,48 @@
-"""The top level of synthmon.yaml as pydantic models: location, sinks, defaults, checks, maintenance, alerting."""
+"""The top level of synthmon.yaml as a pydantic-core schema: location, sinks, defaults, checks,
+maintenance, alerting. `VALIDATOR.validate_python` returns the document's dicts, checked."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from pydantic_core import SchemaValidator
+from pydantic_core import core_schema as cs
 
-from monitor.schema.checks import AnyCheck, DefaultsModel, Model
-from monitor.schema.values import ONE_OR_MANY, Integer, Number, OneOf, Str, Timestamp
+from monitor.schema.checks import CHECK, DEFAULTS
+from monitor.schema.values import STR, TIMESTAMP, integer, many, num, one_of, section
 
 METRIC_SINKS = ("local", "prometheus", "cloud_monitoring")
 ALERT_SINKS = ("local", "pubsub")
 
+SINKS = section({
+    "metrics": many(one_of(*METRIC_SINKS)),
+    "alerts": many(one_of(*ALERT_SINKS)),
+    "project_id": STR,
+    "alert_topic": STR,
+    "state": STR,
+    "history": STR,
+    "results_file": STR,
+    "alerts_file": STR,
+    "job": STR,
+    "history_days": integer(1, 400),
+})
 
-class SinksModel(Model):
-    metrics: Annotated[tuple[Annotated[str, OneOf(*METRIC_SINKS)], ...], ONE_OR_MANY] | None = None
-    alerts: Annotated[tuple[Annotated[str, OneOf(*ALERT_SINKS)], ...], ONE_OR_MANY] | None = None
-    project_id: Str | None = None
-    alert_topic: Str | None = None
-    state: Str | None = None
-    history: Str | None = None
-    results_file: Str | None = None
-    alerts_file: Str | None = None
-    job: Str | None = None
-    history_days: Annotated[int, Integer(1, 400)] | None = None
+# A one-off window (`start`, `end`) or a recurring one (`rrule`, `duration_s`): monitor.maintenance.
+WINDOW = section({
+    "checks": many(STR),
+    "start": TIMESTAMP,
+    "end": TIMESTAMP,
+    "rrule": STR,
+    "duration_s": num(1, 31 * 86400),
+    "reason": STR,
+})
 
+DOCUMENT = section({
+    "location": STR,
+    "run_timeout_s": num(1, 3600),
+    "sinks": SINKS,
+    "defaults": DEFAULTS,
+    "checks": cs.list_schema(CHECK),
+    "maintenance": cs.list_schema(WINDOW),
+    "alerting": section({"quorum": integer(1, 50), "locations": many(STR)}),
+})
 
-class AlertingModel(Model):
-    quorum: Annotated[int, Integer(1, 50)] | None = None
-    locations: Annotated[tuple[Str, ...], ONE_OR_MANY] | None = None
-
-
-class WindowModel(Model):
-    """A one-off window (`start`, `end`) or a recurring one (`rrule`, `duration_s`)."""
-
-    checks: Annotated[tuple[Str, ...], ONE_OR_MANY] | None = None
-    start: Timestamp | None = None
-    end: Timestamp | None = None
-    rrule: Str | None = None
-    duration_s: Annotated[float, Number(1, 31 * 86400)] | None = None
-    reason: Str | None = None
-
-
-class DocumentModel(Model):
-    location: Str | None = None
-    run_timeout_s: Annotated[float, Number(1, 3600)] | None = None
-    sinks: SinksModel | None = None
-    defaults: DefaultsModel | None = None
-    checks: list[AnyCheck] | None = None
-    maintenance: list[WindowModel] | None = None
-    alerting: AlertingModel | None = None
+VALIDATOR = SchemaValidator(DOCUMENT)

@@ -1,6 +1,6 @@
 """Located config problems: a path in the document becomes `line:column`, the check and the dotted field.
 
-pydantic's errors are translated here, once: their location (with the check type's tag) is mapped to
+pydantic-core's errors are translated here, once: their location (with the check type's tag) is mapped to
 the YAML node it came from, and an unknown key gets the closest known key as "did you mean".
 """
 
@@ -10,14 +10,12 @@ import dataclasses
 import difflib
 import json
 import re
-import typing
-from collections.abc import Iterable
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic_core import ValidationError
 
-from monitor.schema.checks import CHECK_MODELS
-from monitor.schema.document import DocumentModel
+from monitor.schema.checks import CHECK_SCHEMAS
+from monitor.schema.document import DOCUMENT
 from monitor.schema.values import kind
 from monitor.yamldoc import Document, Path
 
@@ -61,7 +59,7 @@ def translate(doc: Document, error: ValidationError) -> list[Problem]:
 
 def _one(doc: Document, e: Any) -> Problem:
     loc = list(e["loc"])
-    if len(loc) >= 3 and loc[0] == "checks" and isinstance(loc[1], int) and loc[2] in CHECK_MODELS:
+    if len(loc) >= 3 and loc[0] == "checks" and isinstance(loc[1], int) and loc[2] in CHECK_SCHEMAS:
         tag = loc.pop(2)  # the discriminator's tag is not part of the document
     else:
         tag = None
@@ -87,7 +85,7 @@ def _one(doc: Document, e: Any) -> Problem:
             return locate(doc, (*path, "type"), "required")
         if not isinstance(value["type"], str):
             return locate(doc, (*path, "type"), f"must be a string, not {kind(value['type'])}")
-        return locate(doc, (*path, "type"), f"must be one of {', '.join(CHECK_MODELS)}, not {value['type']!r}")
+        return locate(doc, (*path, "type"), f"must be one of {', '.join(CHECK_SCHEMAS)}, not {value['type']!r}")
     return locate(doc, path, str(e["msg"]))
 
 
@@ -98,27 +96,27 @@ def _unknown(path: Path, tag: str | None) -> str:
 
 
 def _known_keys(path: Path, tag: str | None) -> list[str]:
-    """The keys the model at `path` takes."""
-    models: list[type[BaseModel]] = [DocumentModel]
+    """The keys the mapping at `path` takes, read from the schema."""
+    schema: Any = DOCUMENT
     for i, part in enumerate(path):
+        schema = _unwrap(schema)
         if isinstance(part, int):
+            schema = _unwrap(schema.get("items_schema", {}))
             if i == 1 and path[0] == "checks" and tag:
-                models = [CHECK_MODELS[tag]]
+                schema = CHECK_SCHEMAS[tag]
             continue
-        found: list[type[BaseModel]] = []
-        for model in models:
-            for name, info in model.model_fields.items():
-                if (info.alias or name) == part:
-                    found.extend(_models_in(info.annotation))
-        models = found
-    return sorted({info.alias or name for m in models for name, info in m.model_fields.items()})
+        field = schema.get("fields", {}).get(part)
+        if field is None:
+            return []
+        schema = field["schema"]
+    return sorted(_unwrap(schema).get("fields", {}))
 
 
-def _models_in(annotation: Any) -> Iterable[type[BaseModel]]:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        yield annotation
-    for arg in typing.get_args(annotation):
-        yield from _models_in(arg)
+def _unwrap(schema: Any) -> Any:
+    """Through nullable and before-validator schemas to the one that holds fields or items."""
+    while schema.get("type") in ("nullable", "function-before"):
+        schema = schema["schema"]
+    return schema
 
 
 def _at(data: Any, path: Path) -> Any:

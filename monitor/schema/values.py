@@ -1,4 +1,4 @@
-"""The scalar value types of synthmon.yaml for pydantic: numbers, strings, choices, URLs, headers, JSON.
+"""The value types of synthmon.yaml as pydantic-core schemas: numbers, strings, choices, URLs, headers, JSON.
 
 Each validator raises one located error with synthmon's own wording; strings are not coerced to
 numbers or booleans unless they came whole from one `${VAR}` (monitor.yamldoc.EnvStr).
@@ -11,11 +11,11 @@ import json as jsonlib
 import re
 import urllib.parse
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any
+from typing import Any
 
 import yaml
-from pydantic import BeforeValidator, PlainValidator
 from pydantic_core import PydanticCustomError
+from pydantic_core import core_schema as cs
 
 from monitor.yamldoc import EnvStr
 from probes.checks import EVENT, NAME, SEVERITIES, VPC_CONNECTOR
@@ -224,36 +224,50 @@ def _host_port(value: Any) -> str:
     return text
 
 
-def Number(lo: float | None = None, hi: float | None = None) -> PlainValidator:
-    return PlainValidator(number(lo, hi))
+def _plain(fn: Callable[[Any], Any]) -> cs.CoreSchema:
+    return cs.no_info_plain_validator_function(fn)
 
 
-def Integer(lo: float | None = None, hi: float | None = None) -> PlainValidator:
-    return PlainValidator(number(lo, hi, integer=True))
+def num(lo: float | None = None, hi: float | None = None) -> cs.CoreSchema:
+    return _plain(number(lo, hi))
 
 
-def OneOf(*choices: str) -> PlainValidator:
-    return PlainValidator(choice(*choices))
+def integer(lo: float | None = None, hi: float | None = None) -> cs.CoreSchema:
+    return _plain(number(lo, hi, integer=True))
 
 
-def AnyUrl(*schemes: str) -> PlainValidator:
-    return PlainValidator(url(*schemes))
+def one_of(*choices: str) -> cs.CoreSchema:
+    return _plain(choice(*choices))
 
 
-# A single value counts as a list of one; errors name the item's index.
-ONE_OR_MANY = BeforeValidator(_one_or_many)
-Str = Annotated[str, PlainValidator(_string)]
-Bool = Annotated[bool, PlainValidator(_boolean)]
-Name = Annotated[str, PlainValidator(_name)]
-Event = Annotated[str, PlainValidator(_event)]
-Method = Annotated[str, PlainValidator(_method)]
-Headers = Annotated[tuple[tuple[str, str], ...], PlainValidator(_headers)]
-Json = Annotated[Any, PlainValidator(_json)]
-JsonMapping = Annotated[tuple[tuple[str, Any], ...], PlainValidator(_json_mapping)]
-Regex = Annotated[re.Pattern[str], PlainValidator(_regex)]
-Status = Annotated[tuple[int, ...], PlainValidator(_status)]
-Timestamp = Annotated[dt.datetime, PlainValidator(_timestamp)]
-VpcConnector = Annotated[str, PlainValidator(_vpc_connector)]
-MillisOrOff = Annotated[float | bool, PlainValidator(_millis_or_off)]
-HostPort = Annotated[str, PlainValidator(_host_port)]
-Severity = Annotated[str, PlainValidator(choice(*SEVERITIES))]
+def any_url(*schemes: str) -> cs.CoreSchema:
+    return _plain(url(*schemes))
+
+
+def many(item: cs.CoreSchema) -> cs.CoreSchema:
+    """A list of `item` (a single value counts as a list of one); errors name the item's index."""
+    return cs.no_info_before_validator_function(_one_or_many, cs.tuple_schema([item], variadic_item_index=0))
+
+
+def section(fields: dict[str, cs.CoreSchema], *, required: tuple[str, ...] = ()) -> cs.CoreSchema:
+    """A mapping of these keys only; every value may be null (as if absent) unless `required`."""
+    return cs.typed_dict_schema(
+        {k: cs.typed_dict_field(v if k in required else cs.nullable_schema(v), required=k in required)
+         for k, v in fields.items()}, extra_behavior="forbid")
+
+
+STR = _plain(_string)
+BOOL = _plain(_boolean)
+NAME_ = _plain(_name)
+EVENT_ = _plain(_event)
+METHOD = _plain(_method)
+HEADERS = _plain(_headers)
+JSON = _plain(_json)
+JSON_MAPPING = _plain(_json_mapping)
+REGEX = _plain(_regex)
+STATUS = _plain(_status)
+TIMESTAMP = _plain(_timestamp)
+VPC_CONNECTOR_ = _plain(_vpc_connector)
+MILLIS_OR_OFF = _plain(_millis_or_off)
+HOST_PORT = _plain(_host_port)
+SEVERITY = _plain(choice(*SEVERITIES))
