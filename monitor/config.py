@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic_core import ValidationError
+from pydantic_core import SchemaValidator, ValidationError
 
 from monitor import regions, yamldoc
 from monitor.maintenance import MaintenanceWindow, window
 from monitor.schema import build, errors
-from monitor.schema.document import VALIDATOR
+from monitor.schema.document import CHECKS, TOP, WINDOWS
 from monitor.schema.errors import Problem
 from monitor.yamldoc import YamlError
 from probes import checks as checks_mod
@@ -122,31 +122,50 @@ def loads(text: str, name: str = "<config>", environ: Mapping[str, str] | None =
         raise ConfigError(name, errors=(Problem(exc.line, exc.column, "", "", exc.problem),)) from None
     problems = [errors.locate(doc, path, problem) for path, problem in doc.problems]
     if doc.data is None:
-        problems.append(errors.locate(doc, ("checks",), "required: the config is empty"))
+        problems.append(errors.locate(doc, (), "the config is empty: it needs at least one check under checks:"))
         raise ConfigError(name, errors=tuple(problems))
-    try:
-        model = VALIDATOR.validate_python(doc.data)
-    except ValidationError as exc:
-        raise ConfigError(name, errors=tuple(_unmasked(problems + errors.translate(doc, exc)))) from None
-    ctx = build.Context(base_dir or Path("."), build.defaults(model.get("defaults")), doc.secrets, [])
-    checks = [build.check(c, ("checks", i), ctx) for i, c in enumerate(model.get("checks") or ())]
-    if not model.get("checks"):
-        ctx.problems.append((("checks",), "must list at least one check"))
-    location = model.get("location") or "local"
-    sinks = _sinks(model.get("sinks"), location, ctx.problems)
-    built = [c for c in checks if c is not None]
-    if len(built) == len(checks):
-        _check_relations(built, model.get("run_timeout_s"), ctx.problems)
-    names = {c.name for c in built}
-    windows = [window(w, ("maintenance", i), names, ctx.problems) for i, w in enumerate(model.get("maintenance") or ())]
+    top = _valid(TOP, doc.data, (), doc, problems)
+    raw = doc.data if isinstance(doc.data, dict) else {}
+    raw_checks: list[Any] = raw["checks"] if isinstance(raw.get("checks"), list) else []
+    raw_windows: list[Any] = raw["maintenance"] if isinstance(raw.get("maintenance"), list) else []
+    # References are checked against every check written, also those that have a problem of their own.
+    names = {c["name"] for c in raw_checks if isinstance(c, dict) and isinstance(c.get("name"), str)}
+    ctx = build.Context(base_dir or Path("."), build.defaults((top or {}).get("defaults")), doc.secrets, [])
+    checks: list[tuple[int, Check]] = []
+    for i, item in enumerate(raw_checks):
+        valid = _valid(CHECKS, item, ("checks", i), doc, problems)
+        built = build.check(valid, ("checks", i), ctx) if valid is not None else None
+        if built is not None:
+            checks.append((i, built))
+    windows = []
+    for i, item in enumerate(raw_windows):
+        valid = _valid(WINDOWS, item, ("maintenance", i), doc, problems)
+        w = window(valid, ("maintenance", i), names, ctx.problems) if valid is not None else None
+        if w is not None:
+            windows.append(w)
+    location = str((top or {}).get("location") or "local")
+    if top is not None:
+        if not raw_checks:
+            ctx.problems.append((("checks",), "must list at least one check"))
+        sinks = _sinks(top.get("sinks"), location, ctx.problems)
+        _check_relations(checks, names, top.get("run_timeout_s"), ctx.problems)
     problems += [errors.locate(doc, path, problem) for path, problem in ctx.problems]
-    if problems:
+    if problems or top is None:
         raise ConfigError(name, errors=tuple(_unmasked(problems)))
-    a = model.get("alerting") or {}
+    a = top.get("alerting") or {}
     alerting = Alerting(a.get("quorum"), a.get("locations") or ())
-    return Config(name, location, model.get("run_timeout_s"), sinks, ctx.defaults, tuple(built),
-                  tuple(w for w in windows if w is not None), frozenset(s for s in ctx.secrets if len(s) >= 4),
-                  alerting)
+    return Config(name, location, top.get("run_timeout_s"), sinks, ctx.defaults, tuple(c for _, c in checks),
+                  tuple(windows), frozenset(s for s in ctx.secrets if len(s) >= 4), alerting)
+
+
+def _valid(validator: SchemaValidator, value: Any, path: tuple[Any, ...], doc: yamldoc.Document,
+           problems: list[Problem]) -> Any:
+    """`value` validated, or None with its problems (located under `path`) added to `problems`."""
+    try:
+        return validator.validate_python(value)
+    except ValidationError as exc:
+        problems += errors.translate(doc, exc, path)
+        return None
 
 
 def _unmasked(problems: list[Problem]) -> list[Problem]:
@@ -178,11 +197,12 @@ def _sinks(raw: dict[str, Any] | None, location: str, problems: list[tuple[Any, 
     return sinks
 
 
-def _check_relations(checks: list[Check], run_timeout_s: float | None, problems: list[tuple[Any, str]]) -> None:
+def _check_relations(checks: list[tuple[int, Check]], names: set[str], run_timeout_s: float | None,
+                     problems: list[tuple[Any, str]]) -> None:
     """What only the whole list can tell: names are unique, run_timeout_s fits every check,
-    depends_on names configured checks and has no cycle."""
+    depends_on names configured checks and has no cycle. `checks` are (index in the document, check)."""
     seen: set[str] = set()
-    for i, c in enumerate(checks):
+    for i, c in checks:
         if c.name in seen:
             problems.append((("checks", i, "name"), "duplicate check name"))
         seen.add(c.name)
@@ -193,14 +213,16 @@ def _check_relations(checks: list[Check], run_timeout_s: float | None, problems:
                              f"{c.timeout_s:g} s plus {c.retries} x retry_delay_s {c.retry_delay_s:g} s is "
                              f"{needed:g} s, longer than run_timeout_s {run_timeout_s:g}"))
         for j, dep in enumerate(c.depends_on):
-            if dep not in {x.name for x in checks}:
+            if dep not in names:
                 problems.append((("checks", i, "depends_on", j), f"unknown check {dep!r}"))
             elif dep == c.name:
                 problems.append((("checks", i, "depends_on", j), "a check cannot depend on itself"))
-    graph = {c.name: c.depends_on for c in checks}
-    for i, c in enumerate(checks):
+    graph = {c.name: c.depends_on for _, c in checks}
+    cycles: set[frozenset[str]] = set()
+    for i, c in checks:
         path = _cycle(c.name, graph)
-        if len(path) > 2:
+        if len(path) > 2 and frozenset(path) not in cycles:  # one problem per cycle, at its first check
+            cycles.add(frozenset(path))
             problems.append((("checks", i, "depends_on"), "dependency cycle: " + " -> ".join(path)))
 
 

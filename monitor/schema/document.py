@@ -1,5 +1,5 @@
 """The top level of synthmon.yaml as a pydantic-core schema: location, sinks, defaults, checks,
-maintenance, alerting. `VALIDATOR.validate_python` returns the document's dicts, checked."""
+maintenance, alerting. A validator returns the document's dicts, checked."""
 
 from __future__ import annotations
 
@@ -35,14 +35,19 @@ WINDOW = section({
     "reason": STR,
 })
 
-DOCUMENT = section({
+_TOP: dict[str, cs.CoreSchema] = {
     "location": STR,
     "run_timeout_s": num(1, 3600),
     "sinks": SINKS,
     "defaults": DEFAULTS,
-    "checks": cs.list_schema(CHECK),
-    "maintenance": cs.list_schema(WINDOW),
     "alerting": section({"quorum": integer(1, 50), "locations": many(STR)}),
-})
+}
+DOCUMENT = section({**_TOP, "checks": cs.list_schema(CHECK), "maintenance": cs.list_schema(WINDOW)})
 
-VALIDATOR = SchemaValidator(DOCUMENT)
+# The top level is validated with each check and window taken as is, then every check and window on
+# its own: a mistake in one check does not hide the problems the others have with it (an unknown
+# `depends_on`, a maintenance window naming a check).
+TOP = SchemaValidator(section({**_TOP, "checks": cs.list_schema(cs.any_schema()),
+                               "maintenance": cs.list_schema(cs.any_schema())}))
+CHECKS = SchemaValidator(CHECK)
+WINDOWS = SchemaValidator(WINDOW)

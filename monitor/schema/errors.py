@@ -53,12 +53,13 @@ def locate(doc: Document, path: Path, problem: str, *, key: bool = False) -> Pro
     return Problem(line, column, where, field, problem)
 
 
-def translate(doc: Document, error: ValidationError) -> list[Problem]:
-    return [_one(doc, e) for e in error.errors(include_url=False)]
+def translate(doc: Document, error: ValidationError, prefix: Path = ()) -> list[Problem]:
+    """pydantic-core's errors for the value at `prefix` of the document."""
+    return [_one(doc, e, prefix) for e in error.errors(include_url=False)]
 
 
-def _one(doc: Document, e: Any) -> Problem:
-    loc = list(e["loc"])
+def _one(doc: Document, e: Any, prefix: Path) -> Problem:
+    loc = [*prefix, *e["loc"]]
     if len(loc) >= 3 and loc[0] == "checks" and isinstance(loc[1], int) and loc[2] in CHECK_SCHEMAS:
         tag = loc.pop(2)  # the discriminator's tag is not part of the document
     else:
