@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from typing import Any
 
 # Occurrences of a recurring window count from here unless its rrule gives DTSTART: BYMINUTE and
@@ -14,6 +15,7 @@ from typing import Any
 EPOCH = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
 # Finer rules make dateutil walk every occurrence since EPOCH on each `covers` call.
 _FREQS = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
+_FREQ = re.compile(r"(?:^|[;:\s])FREQ=([A-Za-z]+)", re.IGNORECASE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,9 +52,8 @@ def compile_rrule(text: str) -> Any:
     """A dateutil rrule in UTC; ValueError with a reason when `text` is not one synthmon accepts."""
     from dateutil import rrule
 
-    freq = next((p.split("=", 1)[1].upper() for p in text.replace("\n", ";").split(";")
-                 if p.strip().upper().startswith("FREQ=")), None)
-    if freq not in _FREQS:
+    freq = _FREQ.search(text)
+    if freq is None or freq.group(1).upper() not in _FREQS:
         raise ValueError(f"FREQ must be one of {', '.join(_FREQS)}")
     try:
         rule = rrule.rrulestr(text, dtstart=EPOCH)
