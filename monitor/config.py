@@ -174,6 +174,10 @@ def _unmasked(problems: list[Problem]) -> list[Problem]:
     return [p for p in problems if p.problem.startswith("environment variable ") or (p.where, p.field) not in unset]
 
 
+# Environment variables whose values are secrets wherever they are used (Terraform's variable
+# validation repeats the pattern).
+_SECRET_VAR = yamldoc.SECRET_VAR
+
 _STATE_STORES = "sqlite:///PATH, firestore://DB/COLLECTION, memory://"
 
 

@@ -16,7 +16,7 @@ import yaml
 _VAR = re.compile(r"\$(\$)?\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 _REF = re.compile(r"__synthmon_ref_(\d+)__")
 # Environment variables whose values are secrets wherever they are used.
-_SECRET_VAR = re.compile(r"PASS|SECRET|TOKEN|KEY|DSN|CREDENTIAL|AUTH", re.IGNORECASE)
+SECRET_VAR = re.compile(r"PASS|SECRET|TOKEN|KEY|DSN|CREDENTIAL|AUTH", re.IGNORECASE)
 # An alias may repeat a subtree; past this many nodes the document is an alias bomb, not a config.
 _MAX_NODES = 100_000
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -164,7 +164,7 @@ class _Walker:
                     self.doc.problems.append((path, f"environment variable {var} is not set"))
                     return ""
                 value = fallback
-            if _SECRET_VAR.search(var):
+            if SECRET_VAR.search(var):
                 self.doc.secrets.add(value)
             return value
 

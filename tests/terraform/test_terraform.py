@@ -283,11 +283,14 @@ def test_service_per_region_one_instance(tf: dict[str, Any]) -> None:
     assert "SYNTHMON_LOCATION = region" in env and "${var.state_collection_prefix}-${region}" in env
 
 
+ONE_CHECK = "checks: [{name: a, type: dns, host: h}]\n"  # a config needs at least one check
+
+
 @pytest.mark.parametrize("config_yaml", ["checks: []\n", "run_timeout_s: 130\n", "run_timeout_s: 50.5\n"])
 def test_request_timeout_exceeds_run_deadline(tf: dict[str, Any], config_yaml: str) -> None:
     """Cloud Run's request timeout and the Scheduler deadline exceed the config's run_timeout_s."""
     run_timeout_s = _evaluate(tf, _expr(tf["locals"]["run_timeout_s"]), config_yaml)
-    expected = yaml.safe_load(config_yaml).get("run_timeout_s", config_mod.loads("").run_timeout_s)
+    expected = yaml.safe_load(config_yaml).get("run_timeout_s", config_mod.loads(ONE_CHECK).run_timeout_s)
     assert run_timeout_s == expected  # the fallback is the loader's own default
     template = _one(_service(tf)["template"])
     job = tf["resource"]["google_cloud_scheduler_job"]["run"]
