@@ -7,7 +7,6 @@ the YAML node it came from, and an unknown key gets the closest known key as "di
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import re
 from typing import Any
@@ -91,6 +90,8 @@ def _one(doc: Document, e: Any, prefix: Path) -> Problem:
 
 
 def _unknown(path: Path, tag: str | None) -> str:
+    import difflib  # only a config with a mistake needs it; a service start does not
+
     known = _known_keys(path[:-1], tag)
     close = difflib.get_close_matches(str(path[-1]), known, n=1, cutoff=0.6)
     return f"unknown key (did you mean {close[0]!r}?)" if close else "unknown key"

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import pathlib
+import re
+import subprocess
+import sys
 
 import pytest
 
 from monitor import config as config_mod
+from monitor import regions
 from monitor.config import Alerting, ConfigError
 from probes.checks import DnsCheck, DnsExpect, HttpCheck, PostgresCheck, Slo, WebSocketCheck
 
@@ -208,3 +212,16 @@ checks:
 """, "c.yaml", {})
     assert {"k3y-value", "Bearer t0ken-abc", "t0ken-abc", "pw-login", "db-pass"} <= cfg.secrets
     assert "page" not in cfg.secrets and "2" not in cfg.secrets
+
+
+def test_regions_are_regions_not_zones() -> None:
+    assert {"us-central1", "europe-west1", "asia-northeast1", "me-central2", "africa-south1"} <= regions.REGIONS
+    assert all(re.fullmatch(r"[a-z]+-[a-z]+[0-9]+", r) for r in regions.REGIONS)  # a zone ends in -a, -b, ...
+
+
+def test_loading_needs_pydantic_core_only() -> None:
+    """Cold start: the loader imports pydantic-core, never pydantic's model layer, and dateutil only for an rrule."""
+    code = ("import sys; from monitor import config; config.loads('checks: [{name: a, type: dns, host: h}]');"
+            "print(*(m in sys.modules for m in ('pydantic', 'pydantic_core', 'dateutil.rrule', 'difflib')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True", "False", "False"]
