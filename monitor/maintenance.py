@@ -15,6 +15,7 @@ from typing import Any
 EPOCH = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
 # Finer rules make dateutil walk every occurrence since EPOCH on each `covers` call.
 _FREQS = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
+_INTERVAL = re.compile(r"(?:^|[;:\s])INTERVAL=([^;\s]*)", re.IGNORECASE)
 _FREQ = re.compile(r"(?:^|[;:\s])FREQ=([A-Za-z]+)", re.IGNORECASE)
 
 
@@ -27,6 +28,7 @@ class MaintenanceWindow:
     rrule: str | None = None  # e.g. FREQ=WEEKLY;BYDAY=TU;BYHOUR=6 (UTC)
     duration_s: float | None = None  # of each occurrence of `rrule`
     _rule: Any = dataclasses.field(default=None, init=False, repr=False, compare=False)
+    _last: list[Any] = dataclasses.field(default_factory=list, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.rrule is not None:
@@ -36,9 +38,18 @@ class MaintenanceWindow:
         if self.checks and check not in self.checks:
             return False
         if self._rule is not None:
-            last = self._rule.before(now, inc=True)
+            last = self._occurrence(now)
             return last is not None and now < last + dt.timedelta(seconds=self.duration_s or 0)
         return self.start is not None and self.end is not None and self.start <= now < self.end
+
+    def _occurrence(self, now: dt.datetime) -> dt.datetime | None:
+        """The last start at or before `now`; remembered, since a run asks once per check with one `now`."""
+        memo = self._last[0] if self._last else None  # one (now, start) tuple, replaced whole
+        if memo is None or memo[0] != now:
+            memo = (now, self._rule.before(now, inc=True))
+            self._last[:] = [memo]
+        found: dt.datetime | None = memo[1]
+        return found
 
     def next_start(self, now: dt.datetime) -> dt.datetime | None:
         """When the window next opens after `now` (None: never again), for the status page."""
@@ -55,8 +66,12 @@ def compile_rrule(text: str) -> Any:
     freq = _FREQ.search(text)
     if freq is None or freq.group(1).upper() not in _FREQS:
         raise ValueError(f"FREQ must be one of {', '.join(_FREQS)}")
+    # dateutil loops forever on INTERVAL=0 (and a negative one); a window every 1000 years is no window.
+    for interval in _INTERVAL.findall(text):
+        if not interval.isdigit() or not 1 <= int(interval) <= 1000:
+            raise ValueError(f"INTERVAL must be 1-1000, not {interval}")
     try:
-        rule = rrule.rrulestr(text, dtstart=EPOCH)
+        rule = rrule.rrulestr(text, dtstart=EPOCH, cache=True)  # occurrences are kept between runs
     except (ValueError, TypeError, LookupError, ArithmeticError, AttributeError) as exc:
         raise ValueError(f"invalid RRULE: {exc}") from None
     if not isinstance(rule, rrule.rrule):

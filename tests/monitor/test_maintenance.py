@@ -58,6 +58,8 @@ maintenance:
     ("FREQ=DAILY;BYHOUR=25", "invalid RRULE"),
     ("DTSTART:20260301T020000\nRRULE:FREQ=DAILY", "DTSTART must be in UTC"),
     ("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", "it has no occurrence"),
+    ("FREQ=DAILY;INTERVAL=0", "INTERVAL must be 1-1000, not 0"),  # dateutil would never return
+    ("FREQ=DAILY;interval=-2", "INTERVAL must be 1-1000, not -2"),
 ])
 def test_invalid_rrule_is_refused(rrule: str, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
