@@ -187,6 +187,7 @@ def _store_ok(url: str) -> bool:
 
 def _sinks(raw: dict[str, Any] | None, location: str, problems: list[tuple[Any, str]]) -> Sinks:
     given = {k: v for k, v in (raw or {}).items() if v is not None}
+    given.update(project_id=given.get("project_id") or None, history=given.get("history") or None)  # "": absent
     sinks = Sinks(**given)
     for key in ("state", "history"):
         url = getattr(sinks, key)

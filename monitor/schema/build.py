@@ -222,5 +222,5 @@ def _postgres(model: Raw, common: dict[str, Any], path: Path, ctx: Context) -> P
         password=model.get("password") or None, dbname=model.get("dbname") or None, sslmode=model.get("sslmode") or None,
         samples=_or(model.get("samples"), 5), vpc_latency_threshold_ms=None if threshold is False else threshold,
         query=model.get("query") or None, statement_timeout_ms=model.get("statement_timeout_ms"),
-        vpc_connector=model.get("vpc_connector"), expect=PostgresExpect(max_latency_ms=e.get("max_latency_ms"), rows=e.get("rows")),
+        vpc_connector=model.get("vpc_connector") or None, expect=PostgresExpect(max_latency_ms=e.get("max_latency_ms"), rows=e.get("rows")),
     )

@@ -201,7 +201,7 @@ def _timestamp(value: Any) -> dt.datetime:
 
 def _vpc_connector(value: Any) -> str:
     text = _string(value)
-    if not VPC_CONNECTOR.fullmatch(text):
+    if text and not VPC_CONNECTOR.fullmatch(text):  # "" is as if absent
         raise invalid("must be projects/PROJECT/locations/REGION/connectors/NAME")
     return text
 
