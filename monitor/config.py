@@ -1,43 +1,49 @@
 """Load and validate synthmon.yaml once: `${VAR}` interpolation, defaults, unknown keys rejected.
 
-A config that loads is fully checked: every later part may trust its types and ranges.
+A config that loads is fully checked: every later part may trust its types and ranges. A config that
+does not load raises one ConfigError holding every problem found, each with its line and column.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
+from pydantic_core import SchemaValidator, ValidationError
 
-from monitor import checkparse
-from monitor.fields import Fields
+from monitor import regions, yamldoc
+from monitor.maintenance import MaintenanceWindow, window
+from monitor.schema import build, errors
+from monitor.schema.document import CHECKS, TOP, WINDOWS
+from monitor.schema.errors import Problem
+from monitor.yamldoc import YamlError
 from probes import checks as checks_mod
 from probes.checks import Check, Defaults
 
-_VAR = re.compile(r"\$(\$)?\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
-# `${VAR}` is swapped for this token before YAML parsing (so that `{email: ${PROBE_USER}}` is valid
-# flow YAML) and resolved after it, in string values only: a value can never inject YAML structure.
-_REF = re.compile(r"__synthmon_ref_(\d+)__")
-# Environment variables whose values are secrets wherever they are used.
-_SECRET_VAR = re.compile(r"PASS|SECRET|TOKEN|KEY|DSN|CREDENTIAL|AUTH", re.IGNORECASE)
-
-METRIC_SINKS = ("local", "prometheus", "cloud_monitoring")
-ALERT_SINKS = ("local", "pubsub")
+__all__ = ["Alerting", "Config", "ConfigError", "MaintenanceWindow", "Sinks", "check_dsns", "default_path",
+           "load", "loads"]
 
 
 class ConfigError(Exception):
-    """A config problem, located: `file: checks[2] "name": field: what is wrong`."""
+    """Config problems, located: `file:line:column: checks[2] "name": field: what is wrong`, one per line.
 
-    def __init__(self, file: str, where: str, field: str, problem: str) -> None:
-        self.file, self.where, self.field, self.problem = file, where, field, problem
-        parts = [p for p in (where, field) if p]
-        super().__init__(f"{file}: {': '.join(parts)}: {problem}" if parts else f"{file}: {problem}")
+    `errors` holds every problem; `where`, `field` and `problem` are the first one's.
+    """
+
+    def __init__(self, file: str, where: str = "", field: str = "", problem: str = "", *,
+                 errors: tuple[Problem, ...] = ()) -> None:
+        self.file = file
+        self.errors = tuple(sorted(errors, key=_order)) or (Problem(None, None, where, field, problem),)
+        first = self.errors[0]
+        self.where, self.field, self.problem = first.where, first.field, first.problem
+        super().__init__("\n".join(e.format(file) for e in self.errors))
+
+
+def _order(p: Problem) -> tuple[int, int]:
+    return (p.line or 0, p.column or 0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,17 +66,6 @@ class Alerting:
 
     quorum: int | None = None  # None: a majority of `locations` (1 for a single location)
     locations: tuple[str, ...] = ()  # every location that writes to the shared state store
-
-
-@dataclasses.dataclass(frozen=True)
-class MaintenanceWindow:
-    checks: tuple[str, ...]  # empty tuple means every check
-    start: dt.datetime
-    end: dt.datetime
-    reason: str = ""
-
-    def covers(self, check: str, now: dt.datetime) -> bool:
-        return (not self.checks or check in self.checks) and self.start <= now < self.end
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,86 +115,120 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None)
 
 def loads(text: str, name: str = "<config>", environ: Mapping[str, str] | None = None,
           base_dir: Path | None = None) -> Config:
-    environ = {} if environ is None else environ
-    refs: list[tuple[str, str | None, str | None]] = []  # (variable, default, literal text)
-
-    def protect(m: re.Match[str]) -> str:
-        refs.append(("", None, m.group(0)[1:]) if m.group(1) else (m.group(2), m.group(3), None))
-        return f"__synthmon_ref_{len(refs) - 1}__"
-
+    """Validate a config document; every problem found is in the one ConfigError raised."""
     try:
-        raw = yaml.safe_load(_VAR.sub(protect, text))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(name, "", "", f"invalid YAML{at}") from None
-    except RecursionError:
-        raise ConfigError(name, "", "", "invalid YAML: nested too deeply") from None
-    except (ValueError, ArithmeticError, LookupError, AttributeError, TypeError) as exc:
-        # PyYAML's scalar constructors let conversion errors escape: `!!int _`, `!!bool x`,
-        # `!!timestamp x`, `2024-02-30`, an integer of more than 4300 digits.
-        raise ConfigError(name, "", "", f"invalid YAML value: {str(exc)[:80]}") from None
-    if raw is None:
-        raw = {}
-    secrets: set[str] = set()
-    try:
-        raw = _interpolate(raw, name, "", "", _Env(environ, refs), secrets)
-    except RecursionError:  # an alias inside its own anchor (`a: &x [*x]`) is a cycle
-        raise ConfigError(name, "", "", "invalid YAML: recursive alias or nested too deeply") from None
-    top = Fields(raw, name, "", "")
-    location = top.str("location", "local")
-    run_timeout_s = top.number("run_timeout_s", None, lo=1, hi=3600)
-    sinks = _sinks(top.mapping("sinks"), name)
-    defaults = checkparse.parse_defaults(top.mapping("defaults"), name)
-    raw_checks = top.list("checks", [])
-    maintenance_raw = top.list("maintenance", [])
-    alerting = _alerting(top.mapping("alerting"), name)
-    top.done()
-    parsed: list[Check] = []
-    seen: set[str] = set()
+        doc = yamldoc.parse(text, {} if environ is None else environ)
+    except YamlError as exc:
+        raise ConfigError(name, errors=(Problem(exc.line, exc.column, "", "", exc.problem),)) from None
+    problems = [errors.locate(doc, path, problem) for path, problem in doc.problems]
+    if doc.data is None:
+        problems.append(errors.locate(doc, (), "the config is empty: it needs at least one check under checks:"))
+        raise ConfigError(name, errors=tuple(problems))
+    top = _valid(TOP, doc.data, (), doc, problems)
+    raw = doc.data if isinstance(doc.data, dict) else {}
+    raw_checks: list[Any] = raw["checks"] if isinstance(raw.get("checks"), list) else []
+    raw_windows: list[Any] = raw["maintenance"] if isinstance(raw.get("maintenance"), list) else []
+    # References are checked against every check written, also those that have a problem of their own.
+    names = {c["name"] for c in raw_checks if isinstance(c, dict) and isinstance(c.get("name"), str)}
+    ctx = build.Context(base_dir or Path("."), build.defaults((top or {}).get("defaults")), doc.secrets, [])
+    checks: list[tuple[int, Check]] = []
     for i, item in enumerate(raw_checks):
-        check = checkparse.parse_check(item, i, name, defaults, base_dir or Path("."), secrets)
-        if check.name in seen:
-            raise ConfigError(name, f'checks[{i}] "{check.name}"', "name", "duplicate check name")
-        seen.add(check.name)
-        parsed.append(check)
-    windows = tuple(_window(w, i, name, seen) for i, w in enumerate(maintenance_raw))
-    _check_relations(parsed, name, run_timeout_s)
-    return Config(name, location, run_timeout_s, sinks, defaults, tuple(parsed), windows,
-                  frozenset(s for s in secrets if len(s) >= 4), alerting)
+        valid = _valid(CHECKS, item, ("checks", i), doc, problems)
+        built = build.check(valid, ("checks", i), ctx) if valid is not None else None
+        if built is not None:
+            checks.append((i, built))
+    windows = []
+    for i, item in enumerate(raw_windows):
+        valid = _valid(WINDOWS, item, ("maintenance", i), doc, problems)
+        w = window(valid, ("maintenance", i), names, ctx.problems) if valid is not None else None
+        if w is not None:
+            windows.append(w)
+    location = str((top or {}).get("location") or "local")
+    if top is not None:
+        if not raw_checks:
+            ctx.problems.append((("checks",), "must list at least one check"))
+        sinks = _sinks(top.get("sinks"), location, ctx.problems)
+        _check_relations(checks, names, top.get("run_timeout_s"), ctx.problems)
+    problems += [errors.locate(doc, path, problem) for path, problem in ctx.problems]
+    if problems or top is None:
+        raise ConfigError(name, errors=tuple(_unmasked(problems)))
+    a = top.get("alerting") or {}
+    alerting = Alerting(a.get("quorum"), a.get("locations") or ())
+    return Config(name, location, top.get("run_timeout_s"), sinks, ctx.defaults, tuple(c for _, c in checks),
+                  tuple(windows), frozenset(s for s in ctx.secrets if len(s) >= 4), alerting)
 
 
-def _alerting(raw: Mapping[str, Any], file: str) -> Alerting:
-    f = Fields(raw, file, "", "alerting.")
-    quorum = f.number("quorum", None, lo=1, hi=50, integer=True)
-    locations = tuple(f.str_list("locations", []))
-    f.done()
-    return Alerting(quorum, locations)
+def _valid(validator: SchemaValidator, value: Any, path: tuple[Any, ...], doc: yamldoc.Document,
+           problems: list[Problem]) -> Any:
+    """`value` validated, or None with its problems (located under `path`) added to `problems`."""
+    try:
+        return validator.validate_python(value)
+    except ValidationError as exc:
+        problems += errors.translate(doc, exc, path)
+        return None
 
 
-def _check_relations(checks: list[Check], file: str, run_timeout_s: float | None) -> None:
-    """What only the whole list can tell: run_timeout_s fits every check, depends_on names
-    configured checks and has no cycle."""
-    names = {c.name for c in checks}
-    for i, c in enumerate(checks):
-        where = f'checks[{i}] "{c.name}"'
+def _unmasked(problems: list[Problem]) -> list[Problem]:
+    """Drop what follows from an unset `${VAR}` (the empty value it left), keeping the problem that names it."""
+    unset = {(p.where, p.field) for p in problems if p.problem.startswith("environment variable ")}
+    return [p for p in problems if p.problem.startswith("environment variable ") or (p.where, p.field) not in unset]
+
+
+# Environment variables whose values are secrets wherever they are used (Terraform's variable
+# validation repeats the pattern).
+_SECRET_VAR = yamldoc.SECRET_VAR
+
+_STATE_STORES = "sqlite:///PATH, firestore://DB/COLLECTION, memory://"
+
+
+def _store_ok(url: str) -> bool:
+    return url.startswith(("sqlite:///", "firestore://")) or url == "memory://"
+
+
+def _sinks(raw: dict[str, Any] | None, location: str, problems: list[tuple[Any, str]]) -> Sinks:
+    given = {k: v for k, v in (raw or {}).items() if v is not None}
+    given.update(project_id=given.get("project_id") or None, history=given.get("history") or None)  # "": absent
+    sinks = Sinks(**given)
+    for key in ("state", "history"):
+        url = getattr(sinks, key)
+        if url is not None and not _store_ok(url):
+            problems.append((("sinks", key), f"unsupported state store {url!r} ({_STATE_STORES})"))
+    firestore = any((u or "").startswith("firestore://") for u in (sinks.state, sinks.history))
+    if ("cloud_monitoring" in sinks.metrics or "pubsub" in sinks.alerts or firestore) and not sinks.project_id:
+        problems.append((("sinks", "project_id"), "required by cloud_monitoring, pubsub or firestore"))
+    if "cloud_monitoring" in sinks.metrics and location not in regions.REGIONS:
+        problems.append((("location",), f"{location!r} is not a Google Cloud region (e.g. us-central1), "
+                                        "which cloud_monitoring needs as the metrics' location"))
+    return sinks
+
+
+def _check_relations(checks: list[tuple[int, Check]], names: set[str], run_timeout_s: float | None,
+                     problems: list[tuple[Any, str]]) -> None:
+    """What only the whole list can tell: names are unique, run_timeout_s fits every check,
+    depends_on names configured checks and has no cycle. `checks` are (index in the document, check)."""
+    seen: set[str] = set()
+    for i, c in checks:
+        if c.name in seen:
+            problems.append((("checks", i, "name"), "duplicate check name"))
+        seen.add(c.name)
         # The first attempt and the retry delays must fit; a retry gets what is left of the bound.
         needed = c.timeout_s + c.retries * c.retry_delay_s
         if run_timeout_s is not None and needed > run_timeout_s:
-            raise ConfigError(file, where, "timeout_s",
-                              f"{c.timeout_s:g} s plus {c.retries} x retry_delay_s {c.retry_delay_s:g} s is "
-                              f"{needed:g} s, longer than run_timeout_s {run_timeout_s:g}")
-        for dep in c.depends_on:
+            problems.append((("checks", i, "timeout_s"),
+                             f"{c.timeout_s:g} s plus {c.retries} x retry_delay_s {c.retry_delay_s:g} s is "
+                             f"{needed:g} s, longer than run_timeout_s {run_timeout_s:g}"))
+        for j, dep in enumerate(c.depends_on):
             if dep not in names:
-                raise ConfigError(file, where, "depends_on", f"unknown check {dep!r}")
-            if dep == c.name:
-                raise ConfigError(file, where, "depends_on", "a check cannot depend on itself")
-    graph = {c.name: c.depends_on for c in checks}
-    for i, c in enumerate(checks):
+                problems.append((("checks", i, "depends_on", j), f"unknown check {dep!r}"))
+            elif dep == c.name:
+                problems.append((("checks", i, "depends_on", j), "a check cannot depend on itself"))
+    graph = {c.name: c.depends_on for _, c in checks}
+    cycles: set[frozenset[str]] = set()
+    for i, c in checks:
         path = _cycle(c.name, graph)
-        if path:
-            raise ConfigError(file, f'checks[{i}] "{c.name}"', "depends_on",
-                              "dependency cycle: " + " -> ".join(path))
+        if len(path) > 2 and frozenset(path) not in cycles:  # one problem per cycle, at its first check
+            cycles.add(frozenset(path))
+            problems.append((("checks", i, "depends_on"), "dependency cycle: " + " -> ".join(path)))
 
 
 def _cycle(start: str, graph: Mapping[str, tuple[str, ...]]) -> list[str]:
@@ -238,90 +267,3 @@ def check_dsns(cfg: Config) -> None:
         except psycopg.Error:
             raise ConfigError(cfg.path, f'checks[{i}] "{name}"', "dsn",
                               "libpq cannot parse it: check the quoting, the option names and the URL syntax") from None
-
-
-class EnvStr(str):
-    """A value that is exactly one `${VAR}`: numeric and boolean fields may read it as such."""
-
-
-class _Env:
-    def __init__(self, environ: Mapping[str, str], refs: list[tuple[str, str | None, str | None]]) -> None:
-        self.environ, self.refs = environ, refs
-
-
-def _interpolate(node: Any, file: str, where: str, path: str, environ: _Env,
-                 secrets: set[str]) -> Any:
-    """Replace `${VAR}` / `${VAR:-default}` in every string; `where` names the check being walked."""
-    if isinstance(node, dict):
-        return {k: _interpolate(v, file, where, f"{path}.{k}" if path else str(k), environ, secrets)
-                for k, v in node.items()}
-    if isinstance(node, list):
-        if path == "checks" and not where:
-            return [_interpolate(v, file, _check_where(i, v), "", environ, secrets) for i, v in enumerate(node)]
-        return [_interpolate(v, file, where, f"{path}[{i}]", environ, secrets) for i, v in enumerate(node)]
-    if not isinstance(node, str) or "__synthmon_ref_" not in node:
-        return node
-
-    def sub(m: re.Match[str]) -> str:
-        index = int(m.group(1))
-        if index >= len(environ.refs):
-            return m.group(0)
-        var, fallback, literal = environ.refs[index]
-        if literal is not None:  # $${X} is a literal ${X}
-            return literal
-        value = environ.environ.get(var)
-        if value is None:
-            if fallback is None:
-                raise ConfigError(file, where, path, f"environment variable {var} is not set")
-            value = fallback
-        if _SECRET_VAR.search(var):
-            secrets.add(value)
-        return value
-
-    whole = _REF.fullmatch(node)
-    value = _REF.sub(sub, node)
-    if whole and int(whole.group(1)) < len(environ.refs) and environ.refs[int(whole.group(1))][2] is None:
-        return EnvStr(value)
-    return value
-
-
-def _check_where(i: int, raw: Any) -> str:
-    if isinstance(raw, dict) and isinstance(raw.get("name"), str):
-        return f'checks[{i}] "{raw["name"]}"'
-    return f"checks[{i}]"
-
-
-def _sinks(raw: Mapping[str, Any], file: str) -> Sinks:
-    f = Fields(raw, file, "", "sinks.")
-    metrics = f.str_list("metrics", ["local"], choices=METRIC_SINKS)
-    alerts = f.str_list("alerts", ["local"], choices=ALERT_SINKS)
-    project_id = f.opt_str("project_id")
-    alert_topic = f.str("alert_topic", "synthmon-alerts")
-    state = f.str("state", "sqlite:///.synthmon/state.db")
-    results_file = f.str("results_file", ".synthmon/results.jsonl")
-    alerts_file = f.str("alerts_file", ".synthmon/alerts.jsonl")
-    job = f.str("job", "synthmon")
-    history_days = f.number("history_days", 30, lo=1, hi=400, integer=True)
-    f.done()
-    if not (state.startswith("sqlite:///") or state.startswith("firestore://") or state == "memory://"):
-        raise ConfigError(file, "", "sinks.state",
-                          f"unsupported state store {state!r} (sqlite:///PATH, firestore://DB/COLLECTION, memory://)")
-    needs_project = "cloud_monitoring" in metrics or "pubsub" in alerts or state.startswith("firestore://")
-    if needs_project and not project_id:
-        raise ConfigError(file, "", "sinks.project_id", "required by cloud_monitoring, pubsub or firestore")
-    return Sinks(tuple(metrics), tuple(alerts), project_id, alert_topic, state, results_file, alerts_file, job,
-                 history_days)
-
-
-def _window(raw: Any, i: int, file: str, names: set[str]) -> MaintenanceWindow:
-    f = Fields(raw, file, f"maintenance[{i}]", "")
-    checks = f.str_list("checks", [])
-    start, end = f.timestamp("start"), f.timestamp("end")
-    reason = f.str("reason", "")
-    f.done()
-    for c in checks:
-        if c not in names:
-            raise ConfigError(file, f"maintenance[{i}]", "checks", f"unknown check {c!r}")
-    if end <= start:
-        raise ConfigError(file, f"maintenance[{i}]", "end", "must be after start")
-    return MaintenanceWindow(tuple(checks), start, end, reason)

@@ -72,7 +72,8 @@ def test_usage_and_config_errors_exit_2(tmp_path: pathlib.Path, target: Server,
     bad = tmp_path / "bad.yaml"
     bad.write_text("checks:\n  - {name: api, type: http, url: 'http://127.0.0.1/', expect: {stauts: 200}}\n")
     assert main(["probe", "--config", str(bad)]) == 2
-    assert capsys.readouterr().err.strip() == f'synthmon: {bad}: checks[0] "api": expect.stauts: unknown key'
+    assert capsys.readouterr().err.strip() == (f'synthmon: {bad}:2:64: checks[0] "api": expect.stauts: '
+                                                "unknown key (did you mean 'status'?)")
     assert main(["validate", "--config", str(bad)]) == 2
     assert main(["probe", "--format", "xml"]) == 2
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import pathlib
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -53,9 +54,15 @@ VALID: dict[str, Any] = {
          "vpc_latency_threshold_ms": 100, "statement_timeout_ms": 500, "expect": {"max_latency_ms": 1000}},
         {"name": "db-kv", "type": "postgres", "host": "10.0.0.3", "port": 5432, "user": "probe",
          "password": "${PROBE_PASSWORD}", "dbname": "app", "sslmode": "require"},
+        {"name": "api-dns", "type": "dns", "host": "api.example.test", "record": "CNAME", "nameserver": "8.8.8.8:53",
+         "expect": {"contains": ["ghs.googlehosted.com."], "min_answers": 1, "max_latency_ms": 200},
+         "depends_on": ["api"], "degraded_latency_ms": 100, "slo": {"objective": 0.995, "window_days": 28},
+         "retries": 1, "retry_delay_s": 5},
     ],
     "maintenance": [{"checks": ["api"], "start": "2030-01-01T00:00:00Z", "end": "2030-01-01T01:00:00Z",
-                     "reason": "upgrade"}],
+                     "reason": "upgrade"},
+                    {"checks": [], "rrule": "FREQ=WEEKLY;BYDAY=TU;BYHOUR=6", "duration_s": 1800}],
+    "alerting": {"quorum": 1, "locations": ["us-central1"]},
 }
 
 
@@ -70,13 +77,15 @@ def _keys(node: Any) -> Iterator[str]:
 
 
 KNOWN_KEYS = sorted(set(_keys(VALID)) | {"body", "retries", "dsn", "host", "terminal", "tools_balanced",
-                                         "handshake", "query", "rows", "job", "results_file"})
+                                         "handshake", "query", "rows", "job", "results_file", "equals",
+                                         "cloud_trace_context", "history", "history_days"})
 
 text = st.text(max_size=20) | st.sampled_from(["", "${PROBE_PASSWORD}", "${UNSET}", "${UNSET:-x}", "$${X}", "${",
                                                "http://", "https://[::1", "http://h:99999/", "wss://h/ws",
                                                "postgresql://u:p@[::1/db", "ca.pem", "\0", "(" * 50,
                                                "a{4294967296}", "local", "http", "websocket", "postgres",
-                                               "2030-01-01T00:00:00Z", "not-a-date", "NaN"])
+                                               "2030-01-01T00:00:00Z", "not-a-date", "NaN", "dns", "FREQ=DAILY",
+                                               "FREQ=DAILY;INTERVAL=0", "8.8.8.8:99999", "MX"])
 scalars = (st.none() | st.booleans() | st.integers() | st.integers(min_value=-(10**400), max_value=10**400)
            | st.floats() | text | st.dates() | st.datetimes())
 keys = st.sampled_from(KNOWN_KEYS) | text | st.integers(-3, 3) | st.booleans()
@@ -89,7 +98,7 @@ small_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) |
 checks = st.builds(
     lambda base, extra: {**base, **extra},
     st.fixed_dictionaries({"name": st.sampled_from(["a", "b-1"]) | text,
-                           "type": st.sampled_from(["http", "websocket", "postgres"]) | text},
+                           "type": st.sampled_from(["http", "websocket", "postgres", "dns"]) | text},
                           optional={"url": st.sampled_from(["http://h/", "https://h:8443/x", "ws://h/ws", "wss://h/"])
                                     | text,
                                     "dsn": st.sampled_from(["${STAGING_DB_DSN}", "host=h dbname=d"]) | text}),
@@ -103,12 +112,22 @@ def base_dir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     return path
 
 
+LOCATED = re.compile(rf"{re.escape(FILE)}(:\d+:\d+)?: \S.*")
+
+
+def assert_located(exc: ConfigError) -> None:
+    """Every line of the message names the file (and where it can, the line and column) and a problem."""
+    lines = str(exc).split("\n")
+    assert lines and all(LOCATED.fullmatch(line) for line in lines), str(exc)
+    assert len(lines) == len(exc.errors)
+
+
 def load_or_config_error(text: str, base_dir: pathlib.Path) -> None:
     """Loading succeeds or raises ConfigError naming the file; any other exception fails the test."""
     try:
         config_mod.loads(text, FILE, ENV, base_dir=base_dir)
     except ConfigError as exc:
-        assert str(exc).startswith(f"{FILE}: "), str(exc)
+        assert_located(exc)
 
 
 def dump(doc: Any) -> str:
@@ -119,7 +138,7 @@ def dump(doc: Any) -> str:
 def test_valid_document_loads(base_dir: pathlib.Path) -> None:
     """The seed document of the mutation tests is itself valid (mutations start from a loading config)."""
     cfg = config_mod.loads(dump(VALID), FILE, ENV, base_dir=base_dir)
-    assert cfg.check_names == ("api", "golden-path", "cloudsql", "db-kv")
+    assert cfg.check_names == ("api", "golden-path", "cloudsql", "db-kv", "api-dns")
 
 
 @FUZZ
@@ -227,4 +246,4 @@ def test_found_by_fuzzing(base_dir: pathlib.Path, text: str) -> None:
     """Inputs that escaped the loader as TypeError, ValueError, OSError, OverflowError or RecursionError: ConfigError."""
     with pytest.raises(ConfigError) as err:
         config_mod.loads(text, FILE, ENV, base_dir=base_dir)
-    assert str(err.value).startswith(f"{FILE}: ")
+    assert_located(err.value)

@@ -1,4 +1,4 @@
-"""Parsing `type: dns` checks and `cloud_trace_context` (monitor.checkparse)."""
+"""Parsing `type: dns` checks and `cloud_trace_context`."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def test_dns_check_parses() -> None:
 ])
 def test_dns_check_errors(entry: str, message: str) -> None:
     """Bad values are config errors naming the check and the field."""
-    with pytest.raises(ConfigError, match=rf'c\.yaml: checks\[0\] "d": {message}'):
+    with pytest.raises(ConfigError, match=rf'c\.yaml:2:\d+: checks\[0\] "d": {message}'):
         loads(f"checks:\n- {{name: d, type: dns, {entry}}}\n", "c.yaml")
 
 
