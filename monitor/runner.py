@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from probes.checks import Check
-from probes.diagnosis import diagnose
 from probes.result import ProbeResult, iso
 
 log = logging.getLogger("synthmon.runner")
@@ -30,7 +29,7 @@ Probe = Callable[[Any], Awaitable[ProbeResult]]
 
 def _timeout_result(check: Check, limit_s: float, why: str) -> ProbeResult:
     r = ProbeResult(check.name, check.type, check.target, latency_ms=limit_s * 1000)
-    return r.fail("timeout", f"{why} ({limit_s:g} s)", diagnose("timeout", check.target))
+    return r.fail("timeout", f"{why} ({limit_s:g} s)")
 
 
 async def _attempt(check: Check, probe: Probe, limit_s: float) -> ProbeResult:
@@ -44,7 +43,7 @@ async def _attempt(check: Check, probe: Probe, limit_s: float) -> ProbeResult:
         log.exception("probe %s crashed", check.name)
         r = ProbeResult(check.name, check.type, check.target,
                         latency_ms=(time.perf_counter() - started) * 1000)
-        return r.fail("internal", f"synthmon bug: {exc.__class__.__name__}", diagnose("internal"))
+        return r.fail("internal", f"synthmon bug: {exc.__class__.__name__}")
     if result.latency_ms is None:
         result.latency_ms = (time.perf_counter() - started) * 1000
     return result

@@ -153,8 +153,7 @@ async def _request(check: HttpCheck, result: ProbeResult, headers: tuple[tuple[s
             if error is not None and not (error.args[0] == pycurl.E_WRITE_ERROR and body.truncated):
                 return _transfer_error(check, curl, result, error, body)
             if next_hop is not None:
-                return result.fail("http_status", f"more than {check.max_redirects} redirects",
-                                   diagnose("http_status", check.url))
+                return result.fail("http_status", f"more than {check.max_redirects} redirects")
             _judge(check, curl, result, body)
             return result
         finally:
@@ -193,7 +192,7 @@ def _transfer_error(check: HttpCheck, curl: pycurl.Curl, result: ProbeResult, er
         message = f"response body truncated after {len(body.data)} bytes: {message}"
     elif cls != "tls" and code in _BROKEN:
         message = ("connection broken during the response: " if status else "connection reset: ") + message
-    return result.fail(cls, message[:300], diagnose(cls, check.url))
+    return result.fail(cls, message[:300])
 
 
 # Socket errors midway; the message says whether a response had started.
@@ -245,7 +244,7 @@ def _judge(check: HttpCheck, curl: pycurl.Curl, result: ProbeResult, body: _Body
 
 
 def _fail(result: ProbeResult, check: HttpCheck, cls: str, message: str) -> None:
-    result.fail(cls, message, diagnose(cls, check.url))
+    result.fail(cls, message)
 
 
 def _first_expiring_cert(curl: pycurl.Curl) -> CertInfo | None:

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from probes import errors, pgdial, vpc_connector
 from probes.checks import PostgresCheck
-from probes.diagnosis import diagnose
 from probes.redact import Redactor, clip, dsn_password
 from probes.result import ProbeResult
 
@@ -46,8 +45,7 @@ async def probe(check: PostgresCheck, *, monitoring_client: Callable[[], Any] | 
     except psycopg.ProgrammingError:
         # The libpq message may quote part of the DSN, so it is not repeated.
         return result.fail("internal", "the configured dsn could not be parsed by libpq "
-                                       "(`synthmon validate` says which check)",
-                           diagnose("internal", check.target))
+                                       "(`synthmon validate` says which check)")
     connector = None
     if check.vpc_connector and monitoring_client is None:
         result.details["connector"] = {"error": "no Cloud Monitoring client was given to the probe"}
@@ -129,8 +127,7 @@ async def _open(check: PostgresCheck, params: dict[str, Any], result: ProbeResul
         # Connected but not answered in time is `timeout`; no TCP connection is `connect_timeout`.
         connect_ms = _connect_phase(result, dials)
         if connect_ms is None:
-            result.fail("connect_timeout", f"no connection within {check.timeout_s:g} s",
-                        diagnose("connect_timeout", check.target))
+            result.fail("connect_timeout", f"no connection within {check.timeout_s:g} s")
         _timed_out(check, result, f"connected in {connect_ms or 0:.1f} ms, but PostgreSQL did not finish "
                                   f"startup and authentication within {check.timeout_s:g} s", "timeout")
         return None
@@ -141,7 +138,7 @@ async def _open(check: PostgresCheck, params: dict[str, Any], result: ProbeResul
             cls = "timeout"  # libpq's connect_timeout, after TCP was up
         if sqlstate:
             result.details["sqlstate"] = sqlstate
-        result.fail(cls, redact.text(_first_line(str(exc))), diagnose(cls, check.target))
+        result.fail(cls, redact.text(_first_line(str(exc))))
         return None
     connect_ms = _connect_phase(result, dials) or 0.0
     started = dials[-1][0] if dials else None
@@ -173,7 +170,7 @@ async def _resolve(check: PostgresCheck, host: str, port: int, result: ProbeResu
         result.details["dns_ms"] = round((time.perf_counter() - t0) * 1000, 3)
     except (OSError, TimeoutError) as exc:
         what = "did not resolve in time" if isinstance(exc, TimeoutError) else errors.describe(exc)
-        result.fail("dns", f"{host}: {what}", diagnose("dns", check.target))
+        result.fail("dns", f"{host}: {what}")
         return None
     return list(dict.fromkeys(str(addr[0]) for *_, addr in infos))
 
@@ -205,7 +202,7 @@ async def _measure(check: PostgresCheck, conn: psycopg.AsyncConnection[Any], res
         if exc.sqlstate:
             result.details["sqlstate"] = exc.sqlstate
         message = exc.diag.message_primary or _first_line(str(exc))
-        result.fail("db_error", redact.text(f"{step}: {message}"), diagnose("db_error", check.target))
+        result.fail("db_error", redact.text(f"{step}: {message}"))
     elif exc is not None:
         raise exc
 
@@ -252,9 +249,8 @@ def _timed_out(check: PostgresCheck, result: ProbeResult, message: str, cls: str
     if rtt is not None and _over(check, rtt):
         result.details["vpc_over_threshold"] = True
         result.fail("vpc_latency", f"network round trip {rtt:.1f} ms is over the "
-                                   f"{check.vpc_latency_threshold_ms:g} ms threshold; {message}",
-                    diagnose("vpc_latency", check.target))
-    result.fail(cls, message, diagnose(cls, check.target))
+                                   f"{check.vpc_latency_threshold_ms:g} ms threshold; {message}")
+    result.fail(cls, message)
 
 
 def _judge(check: PostgresCheck, result: ProbeResult) -> None:
@@ -265,19 +261,16 @@ def _judge(check: PostgresCheck, result: ProbeResult) -> None:
     """
     d, expect = result.details, check.expect
     if check.query and expect.rows is not None and d.get("rows") != expect.rows:
-        result.fail("assertion", f"canary query returned {d.get('rows')} rows, expected {expect.rows}",
-                    diagnose("assertion", check.target))
+        result.fail("assertion", f"canary query returned {d.get('rows')} rows, expected {expect.rows}")
     latency = d.get("canary_ms") if check.query else result.phases_ms.get("query")
     slow = expect.max_latency_ms is not None and latency is not None and latency > expect.max_latency_ms
     if d.get("vpc_over_threshold"):
         extra = f"; {'canary' if check.query else 'query'} took {latency:.1f} ms" if slow else ""
         result.fail("vpc_latency", f"median SELECT 1 round trip {d['vpc_rtt_ms']:.1f} ms is over the "
-                                   f"{check.vpc_latency_threshold_ms:g} ms threshold{extra}",
-                    diagnose("vpc_latency", check.target))
+                                   f"{check.vpc_latency_threshold_ms:g} ms threshold{extra}")
     if slow:
         result.fail("assertion", f"{'canary query' if check.query else 'SELECT 1 (median)'} took "
-                                 f"{latency:.1f} ms, over max_latency_ms {expect.max_latency_ms:g}",
-                    diagnose("assertion", check.target))
+                                 f"{latency:.1f} ms, over max_latency_ms {expect.max_latency_ms:g}")
 
 
 def _first_line(text: str) -> str:

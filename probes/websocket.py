@@ -22,7 +22,7 @@ from probes import errors
 from probes.agent_events import EventMatcher, hello_ids, parse_frame, render_message
 from probes.certs import CertInfo, first_expiring, from_ssl
 from probes.checks import WebSocketCheck
-from probes.diagnosis import cert_expiring_diagnosis, diagnose
+from probes.diagnosis import cert_expiring_diagnosis
 from probes.login import LoginFailed, fetch_token
 from probes.redact import Redactor
 from probes.result import ProbeResult
@@ -107,7 +107,7 @@ async def probe(check: WebSocketCheck) -> ProbeResult:
 
 
 def _fail(run: _Run, cls: str, message: str) -> None:
-    run.result.fail(cls, Redactor(run.secrets).text(message), diagnose(cls, run.check.target))
+    run.result.fail(cls, Redactor(run.secrets).text(message))
 
 
 async def _golden_path(run: _Run) -> None:

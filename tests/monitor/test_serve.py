@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import http.client
 import json
 import os
 import re
@@ -127,8 +128,11 @@ def _get_status(url: str) -> tuple[int, Any]:
     try:
         return _get(url)
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-    except OSError as exc:
+        try:
+            return exc.code, json.loads(exc.read())
+        except (OSError, http.client.HTTPException, ValueError) as cut:
+            return exc.code, str(cut)
+    except (OSError, http.client.HTTPException) as exc:
         return 0, str(exc)
 
 
