@@ -22,6 +22,8 @@ from monitor.alerts import CheckState
 
 Update = Callable[[CheckState], CheckState]
 UpdateNamed = Callable[[str, CheckState], CheckState | None]  # None: leave the check as it is
+# All the named checks' states in, the ones to write out (a run's alert decisions, monitor/alert_run.py).
+UpdateAll = Callable[[dict[str, CheckState]], dict[str, CheckState]]
 # Cloud Scheduler fires a little early or late; a check due within this margin counts as due.
 DUE_SLACK_S = 0.5
 STORE_TIMEOUT_S = 3.0  # one store call, retries included
@@ -37,6 +39,11 @@ class StateStore(Protocol):
 
     def transact_many(self, names: Iterable[str], fn: UpdateNamed) -> dict[str, CheckState]:
         """`transact` for several checks at once; the states written (`fn` returning None writes nothing)."""
+
+    def transact_run(self, names: Iterable[str], fn: UpdateAll) -> dict[str, CheckState]:
+        """One transaction over every named check: `fn` sees them all (dependencies and quorum are
+        decided across checks and locations) and returns those to write; every state, as committed.
+        `fn` may run more than once."""
 
     def load_all(self) -> dict[str, CheckState]: ...
 
@@ -119,6 +126,14 @@ class MemoryStore(_ManyBased):
         with self._lock:
             return {k: CheckState.from_dict(k, json.loads(json.dumps(v))) for k, v in self._data.items()}
 
+    def transact_run(self, names: Iterable[str], fn: UpdateAll) -> dict[str, CheckState]:
+        with self._lock:
+            states = {n: CheckState.from_dict(n, json.loads(json.dumps(self._data.get(n)))) for n in names}
+            written = fn(dict(states))
+            for n, s in written.items():
+                self._data[n] = s.to_dict()
+        return {**states, **written}
+
 
 class SqliteStore(_ManyBased):
     """One row per check, the state as JSON. `sqlite:///rel/path.db` or `sqlite:////abs/path.db`.
@@ -187,6 +202,31 @@ class SqliteStore(_ManyBased):
                 db.execute("ROLLBACK")
             raise
 
+    def transact_run(self, names: Iterable[str], fn: UpdateAll) -> dict[str, CheckState]:
+        """Under `BEGIN IMMEDIATE`: monitors of other locations sharing the file wait for this one."""
+        wanted = list(names)
+        with self._errors():
+            db = self._connect()
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    states = {}
+                    for name in wanted:
+                        row = db.execute("SELECT data FROM check_state WHERE name = ?", (name,)).fetchone()
+                        states[name] = CheckState.from_dict(name, json.loads(row[0]) if row else None)
+                    written = fn(dict(states))
+                    db.executemany("INSERT INTO check_state (name, data) VALUES (?, ?) "
+                                   "ON CONFLICT(name) DO UPDATE SET data = excluded.data",
+                                   [(n, json.dumps(s.to_dict(), separators=(",", ":"))) for n, s in written.items()])
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+            finally:
+                db.close()
+        return {**states, **written}
+
     def load_all(self) -> dict[str, CheckState]:
         with self._errors():
             db = self._connect()
@@ -249,6 +289,31 @@ class FirestoreStore:
             return new
 
         return apply(self._client.transaction(max_attempts=10))
+
+    def transact_run(self, names: Iterable[str], fn: UpdateAll) -> dict[str, CheckState]:
+        """One Firestore transaction over the checks' documents (each holds every location's entry):
+        runs of two regions that overlap serialise, one retried on the other's commit, so they never
+        both fire or both resolve one alert."""
+        from google.cloud import firestore
+
+        wanted = list(names)
+        if not wanted:
+            return {}
+        with _firestore_errors():
+            coll = self._coll()
+
+            @firestore.transactional
+            def apply(txn: Any) -> dict[str, CheckState]:
+                snaps = {s.id: s for s in txn.get_all([coll.document(n) for n in wanted])}
+                states = {n: CheckState.from_dict(n, snaps[n].to_dict() if n in snaps and snaps[n].exists else None)
+                          for n in wanted}
+                written = fn(dict(states))
+                for n, s in written.items():
+                    txn.set(coll.document(n), s.to_dict())
+                return {**states, **written}
+
+            out: dict[str, CheckState] = apply(self._client.transaction(max_attempts=10))
+            return out
 
     def load_all(self) -> dict[str, CheckState]:
         with _firestore_errors():

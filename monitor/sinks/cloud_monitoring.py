@@ -49,21 +49,22 @@ class CloudMonitoringSink:
         if client is not None:
             client.transport.close()
 
-    def write(self, report: RunReport, *, deadline: float) -> bool:
-        """Write the report's series; True when every batch was accepted."""
+    def write(self, report: RunReport, *, deadline: float, firing: Sequence[tuple[str, str, str, int]] = ()) -> bool:
+        """Write the report's series and alert/firing (`firing`); True when every batch was accepted."""
         from google.api_core import exceptions
         from google.auth.exceptions import GoogleAuthError
 
         try:
-            return self._write(report, deadline, exceptions)
+            return self._write(report, deadline, exceptions, firing)
         except GoogleAuthError as exc:  # no credentials on this machine: nothing can be written
             log.error("Cloud Monitoring: no usable credentials: %s", exc, extra={"run_id": report.run_id})
             return False
 
-    def _write(self, report: RunReport, deadline: float, exceptions: Any) -> bool:
+    def _write(self, report: RunReport, deadline: float, exceptions: Any,
+               firing: Sequence[tuple[str, str, str, int]] = ()) -> bool:
         if not self._described:
             self._describe(deadline, exceptions)
-        found = timeseries.samples(report, self.checks)
+        found = timeseries.samples(report, self.checks, firing)
         resource = timeseries.resource_labels(self.project_id, report.location, self.job, self.task_id)
         end = timeseries.parse_time(report.finished_at)
         ok = True

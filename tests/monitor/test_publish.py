@@ -59,12 +59,14 @@ def metric_service(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeMetricServic
     fake.stop()
 
 
-def expected_series(report: RunReport) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
+def expected_series(report: RunReport, firing: int) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
     [r] = report.results
     cls = r.failure.cls if r.failure else "none"
     out = {(P + "check/success", (("check", "web"), ("failure_class", cls), ("type", "http")), int(r.ok)),
            (P + "check/latency_ms", (("check", "web"), ("type", "http")), r.latency_ms),
-           (P + "run/duration_ms", (), report.duration_ms)}
+           (P + "run/duration_ms", (), report.duration_ms),
+           (P + "alert/firing", (("check", "web"), ("scope", "global"), ("severity", "critical")), firing),
+           (P + "alert/firing", (("check", "web"), ("scope", "regional"), ("severity", "warning")), 0)}
     out |= {(P + "check/phase_latency_ms", (("check", "web"), ("phase", p), ("type", "http")), ms)
             for p, ms in r.phases_ms.items()}
     return out
@@ -116,8 +118,8 @@ checks:
     assert (resolved["dedup_key"], resolved["run_id"]) == ("web/unavailable", reports[3].run_id)
     calls = metric_service.calls_to("CreateTimeSeries")
     assert len(calls) == 4
-    for call, report in zip(calls, reports, strict=True):
-        assert received_series(call) == expected_series(report)
+    for call, report, firing in zip(calls, reports, (0, 1, 1, 0), strict=True):
+        assert received_series(call) == expected_series(report, firing)  # alert/firing: the decision itself
         assert {ts.points[0].interval.end_time.isoformat(timespec="milliseconds").replace("+00:00", "Z")
                 for ts in call.time_series} == {report.finished_at}
     assert monitor.publisher.alert_states()["web"]["state"] == "ok"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -88,7 +89,10 @@ def failing_report(run_id: str) -> RunReport:
 
 def race(make_store: Callable[[], state.StateStore], round_: int) -> list[dict[str, Any]]:
     """Two publishers on separate clients publish a failure for "api" at the same moment."""
-    make_store().transact("api", lambda s: alerts.CheckState("api", consecutive_failures=1))
+    one_failure = {"ok": False, "at": time.time(), "failures": 1, "since": "2026-01-01T00:00:00.000Z",
+                   "cls": "connect_refused", "class_streak": 1}  # the entry of location "test"
+    make_store().transact("api", lambda s: alerts.CheckState("api", consecutive_failures=1,
+                                                              locations={"test": one_failure}))
     sink = Recorder()
     pubs = [Publisher(loads(CONFIG), make_store(), alert_sinks=[sink]) for _ in range(2)]
     barrier = threading.Barrier(2)
