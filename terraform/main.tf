@@ -12,14 +12,18 @@ locals {
   # Non-secret environment the config can interpolate as $${NAME}; user values in var.env win.
   env = {
     for region in keys(var.regions) : region => merge({
-      SYNTHMON_CONFIG      = "${local.config_mount_dir}/${local.config_file}"
-      GOOGLE_CLOUD_PROJECT = var.project_id
-      SYNTHMON_LOCATION    = region
-      SYNTHMON_JOB         = var.service_name
-      SYNTHMON_ALERT_TOPIC = google_pubsub_topic.alerts.name
-      SYNTHMON_STATE       = "firestore://${local.firestore_database}/${var.state_collection_prefix}-${region}"
+      SYNTHMON_CONFIG       = "${local.config_mount_dir}/${local.config_file}"
+      GOOGLE_CLOUD_PROJECT  = var.project_id
+      SYNTHMON_LOCATION     = region
+      SYNTHMON_JOB          = var.service_name
+      SYNTHMON_ALERT_TOPIC  = google_pubsub_topic.alerts.name
+      SYNTHMON_STATE        = "firestore://${local.firestore_database}/${var.state_collection}"
+      SYNTHMON_ALERT_QUORUM = tostring(local.alert_quorum)
     }, var.env)
   }
+
+  # A majority of the regions unless set: a one-region fault is a warning, not a page.
+  alert_quorum = coalesce(var.alert_quorum, floor(length(var.regions) / 2) + 1)
 
   labels = merge({ app = "synthmon" }, var.labels)
 }
