@@ -95,3 +95,18 @@ def test_unknown_events_are_capped_without_config() -> None:
         "events": [{"event": f"e{i}", "at_ms": float(i)} for i in range(50)]})
     names = [s for s in timeseries.result_samples(r) if s.metric.name == "websocket/event_latency_ms"]
     assert len(names) == timeseries.MAX_EVENTS
+
+
+def test_alert_firing_is_one_int64_series_per_check_and_scope() -> None:
+    """alert/firing carries the run's decision for every check given, INT64, labels check/severity/scope."""
+    from monitor import alert_run, alerts
+
+    states = {"api": alerts.CheckState("api", status="firing", scope="global")}
+    firing = alert_run.firing_series(states, CONFIG.checks)
+    found = [s for s in timeseries.samples(report(), CHECKS, firing) if s.metric.name == "alert/firing"]
+    assert {(dict(s.labels)["check"], dict(s.labels)["scope"], dict(s.labels)["severity"], s.value)
+            for s in found} == {
+        ("api", "global", "critical", 1), ("api", "regional", "warning", 0),
+        ("chat", "global", "critical", 0), ("chat", "regional", "warning", 0),
+        ("db", "global", "critical", 0), ("db", "regional", "warning", 0)}
+    assert all(isinstance(s.value, int) and s.metric.kind == "GAUGE" for s in found)
