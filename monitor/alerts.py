@@ -137,7 +137,12 @@ def step(state: CheckState, result: ProbeResult, rule: Rule, ctx: RunContext,
     """The state after `result`; new messages are appended to the returned state's outbox."""
     s = dataclasses.replace(state, outbox=list(state.outbox), last_run_id=ctx.run_id,
                             locations={k: dict(v) for k, v in state.locations.items()})
-    entry = s.locations[ctx.location] = locs.record(s.locations.get(ctx.location), result, rule, ctx.now, iso)
+    prior = s.locations.get(ctx.location)
+    if prior is None and not s.locations and (s.status == FIRING or s.consecutive_failures):
+        # A state written before per-location entries: its counters were this location's.
+        prior = {"failures": s.consecutive_failures, "passes": s.consecutive_passes, "since": s.failing_since,
+                 "failing": s.status == FIRING, "alert_cls": s.failure_class, "ok": False, "at": ctx.now}
+    entry = s.locations[ctx.location] = locs.record(prior, result, rule, ctx.now, iso)
     s.consecutive_failures, s.consecutive_passes = entry["failures"], entry["passes"]
     fresh = locs.fresh(s.locations, ctx.location, ctx.now, rule.interval_s)
     failing = sorted(k for k, e in fresh.items() if e["failing"])

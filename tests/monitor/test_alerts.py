@@ -151,3 +151,15 @@ def test_firing_and_resolved_alternate(outcomes: list[str], fail_t: int, pass_t:
         if t1 == F and t2 == R:
             assert k1 == k2  # a resolve closes exactly the alert that fired
     assert (s.status == "firing") == (states[-1:] == [F])
+
+
+def test_a_state_from_before_per_location_entries_keeps_its_open_alert() -> None:
+    """A stored firing state without `locations` goes on as this location's: no resolve on the next
+    failure below the threshold, a resolve on the pass."""
+    old = alerts.CheckState.from_dict("api", {"status": "firing", "consecutive_failures": 3, "failure_class": "unavailable",
+                                              "dedup_key": U, "failing_since": "2026-01-01T00:00:00.000Z",
+                                              "last_notified": 1_000_000.0})
+    s, got = run(["unavailable"], state=old)
+    assert got == [] and s.status == "firing" and s.consecutive_failures == 4
+    s, got = run(["ok"], state=s)
+    assert got == [(R, U)]
