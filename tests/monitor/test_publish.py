@@ -190,3 +190,26 @@ def test_schedule_round_trip(tmp_path: Any) -> None:
     pub = build_publisher(loads(CONFIG.format(tmp=tmp_path)))
     pub.mark_started(["api"], 100.0)
     assert pub.last_starts() == {"api": 100.0}
+
+
+def test_one_outage_one_page_through_the_sqlite_store(tmp_path: Any) -> None:
+    """The backend and its dependents fail in one run: one message (the backend's, naming them), and
+    /status shows the dependents blocked by it; a later run of a dependent alone stays blocked."""
+    config = loads(f"""
+location: test
+sinks: {{state: "sqlite:///{tmp_path}/state.db", alerts_file: "{tmp_path}/alerts.jsonl"}}
+checks:
+  - {{name: backend, type: http, url: "http://127.0.0.1:9/"}}
+  - {{name: login, type: http, url: "http://127.0.0.1:9/login", depends_on: [backend]}}
+  - {{name: chat, type: http, url: "http://127.0.0.1:9/chat", depends_on: [login]}}
+""")
+    pub = build_publisher(config)
+    pub.publish(report("backend", "login", "chat", run_id="r1"), deadline=time.monotonic() + 5)
+    pub.publish(report("chat", run_id="r2"), deadline=time.monotonic() + 5)
+    bodies = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    assert [(b["check"], b["transition"], b["affected"]) for b in bodies] == [
+        ("backend", "firing", ["chat", "login"])]
+    states = pub.alert_states()
+    assert {n: (states[n]["state"], states[n]["blocked_by"]) for n in ("backend", "login", "chat")} == {
+        "backend": ("firing", None), "login": ("blocked", "backend"), "chat": ("blocked", "login")}
+    pub.close()
