@@ -290,10 +290,96 @@ def time_to_page(target: demo.DemoTarget, scale: float, trials: int, seed: int) 
             "all_s": [round(m, 3) for m in measured]}
 
 
+REGIONS = ("us-central1", "europe-west1", "asia-northeast1")
+
+
+def regions(scale: float, trials: int, seed: int) -> dict[str, Any]:
+    """Issue 16: three monitors (one per region, each probing its own view of staging: a demo target
+    of its own) share one SQLite state file, quorum 2, schedulers a third of a cadence apart. A fault
+    in one region's view, then in all: critical pages per incident, and fault → global page."""
+    cadence = max(1.0, 60 * scale)
+    targets = [demo.start(spacing_s=0) for _ in REGIONS]
+    sink = Collect()
+    tmp = tempfile.TemporaryDirectory()
+    monitors = []
+    for region, target in zip(REGIONS, targets, strict=True):
+        text = config_text(target, scale, depends=True, retries=1, only_backend=True,
+                           sinks=f"{{state: 'sqlite:///{tmp.name}/shared.db'}}")
+        config = loads(text.replace("location: bench", f"location: {region}\nalerting: {{quorum: 2, "
+                                    f"locations: [{', '.join(REGIONS)}]}}"))
+        store = build_publisher(config).store
+        monitors.append(Monitor(config, publisher=Publisher(config, store, alert_sinks=[sink]),
+                                probes=retrying(registry({"http"}))))
+    stop = threading.Event()
+
+    def scheduler(monitor: Monitor, offset: float) -> None:
+        start = time.monotonic() + offset
+        k = 0
+        while not stop.wait(max(0.0, start + k * cadence - time.monotonic())):
+            # Not `scheduled=True`: the schedule claim keeps one `last_start` per check in the shared
+            # store, so the first region to run would take every check's turn from the others.
+            monitor.run()
+            k += 1
+
+    threads = [threading.Thread(target=scheduler, args=(m, i * cadence / 3), daemon=True)
+               for i, m in enumerate(monitors)]
+    for th in threads:
+        th.start()
+    rng = random.Random(seed)
+
+    def settle(predicate: Callable[[], bool], limit_s: float) -> bool:
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.01)  # polling the sink
+        return False
+
+    one_region: list[int] = []
+    all_regions: list[int] = []
+    to_global: list[float] = []
+    try:
+        for _ in range(trials):
+            seen = len(sink.bodies)
+            targets[0].set_fault("service_503")
+            time.sleep(2 * cadence)  # the experiment: every region runs at least twice
+            one_region.append(len(pages(sink.bodies[seen:])))
+            targets[0].set_fault()
+            time.sleep(2 * cadence)
+            seen = len(sink.bodies)
+            time.sleep(rng.uniform(0, cadence))  # a random moment between the runs
+            fault_at = time.monotonic()
+            for target in targets:
+                target.set_fault("service_503")
+            if settle(lambda seen=seen: bool(pages(sink.bodies[seen:])), 10 * cadence):
+                to_global.append(time.monotonic() - fault_at)
+            time.sleep(2 * cadence)
+            all_regions.append(len(pages(sink.bodies[seen:])))
+            for target in targets:
+                target.set_fault()
+            time.sleep(2 * cadence)
+    finally:
+        stop.set()
+        for th in threads:
+            th.join(timeout=30)
+        for m in monitors:
+            m.close()
+        for target in targets:
+            target.stop()
+        tmp.cleanup()
+    return {"trials": trials, "cadence_s": cadence, "quorum": 2,
+            "critical_pages_one_region_fault": one_region, "critical_pages_all_region_fault": all_regions,
+            "to_global_page_s": {"median": statistics.median(to_global), "worst": max(to_global),
+                                 "scaled_back_median": statistics.median(to_global) / scale,
+                                 "scaled_back_worst": max(to_global) / scale} if to_global else None,
+            "regional_warnings": sum(b["scope"] == "regional" and b["transition"] == "firing" for b in sink.bodies)}
+
+
 SECTIONS: dict[str, Callable[..., dict[str, Any]]] = {
     "pages_per_outage": lambda t, a: pages_per_outage(t, a.scale),
     "false_pages": lambda t, a: false_pages(t, a.scale, a.healthy_runs),
     "time_to_page": lambda t, a: time_to_page(t, a.scale, a.trials, a.seed),
+    "regions": lambda t, a: regions(a.scale, a.region_trials, a.seed),
 }
 
 
@@ -301,6 +387,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--healthy-runs", type=int, default=200)
     parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--region-trials", type=int, default=10)
     parser.add_argument("--scale", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--only", choices=sorted(SECTIONS), action="append")
