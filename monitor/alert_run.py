@@ -61,9 +61,9 @@ def step_run(states: Mapping[str, CheckState], results: Mapping[str, ProbeResult
 
 
 def _failing(s: CheckState, location: str) -> bool:
-    """A dependency that fails here, or whose alert is open, or is itself blocked."""
+    """A dependency whose latest result here failed (blocked or not), or whose alert is open."""
     entry = s.locations.get(location)
-    return s.status == FIRING or (entry is not None and not entry.get("ok", True)) or s.blocked_by is not None
+    return s.status == FIRING or (entry is not None and not entry.get("ok", True))
 
 
 def _result_failed(name: str, results: Mapping[str, ProbeResult], states: Mapping[str, CheckState],

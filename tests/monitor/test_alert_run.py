@@ -179,3 +179,12 @@ def test_combined_never_fire_blocked_never_resolve_unfired_always_alternate(
         open_keys = {k for k, t in seen.items() if t[-1] == "firing" and not k.endswith("/degraded")
                      and k.split("/")[0] == name}
         assert open_keys == ({s.dedup_key} if s.status == "firing" else set())
+
+
+def test_a_passing_dependency_blocks_nothing_even_when_its_own_dependency_fails() -> None:
+    rules = {"backend": BACKEND, "login": Rule("login", ("backend",)), "chat": Rule("chat", ("login",))}
+    results = {"backend": result("backend", "unavailable"), "login": result("login", "ok"),
+               "chat": result("chat", "agent_error")}
+    states = alert_run.step_run({}, results, rules, ctx(0))
+    assert [(b["check"], b["transition"]) for b in messages(states)] == [("backend", "firing"), ("chat", "firing")]
+    assert states["chat"].blocked_by is None
