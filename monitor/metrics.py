@@ -39,6 +39,9 @@ METRICS: tuple[Metric, ...] = (
            ("check",)),
     Metric("tls/cert_days_left", "DOUBLE", "d", "Days until the server certificate expires", ("check",)),
     Metric("dns/resolve_ms", "DOUBLE", "ms", "Resolution time of a DNS check's query", ("check",)),
+    Metric("alert/firing", "INT64", "1",
+           "1 while synthmon's own alert for the check is firing in that scope (thresholds, retries, "
+           "dependencies, quorum, maintenance applied); written every run", ("check", "severity", "scope")),
     Metric("run/duration_ms", "DOUBLE", "ms", "Duration of a whole run; also the monitor's heartbeat", ()),
 )
 

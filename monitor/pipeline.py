@@ -105,7 +105,7 @@ class Monitor:
             self._in_flight.update(chosen)
         if chosen:
             checks = {n: self.config.check(n) for n in chosen}
-            req = LeaseRequest(run_id, now, {n: now + c.budget_s + LEASE_GRACE_S for n, c in checks.items()},
+            req = LeaseRequest(run_id, self.config.location, now, {n: now + c.budget_s + LEASE_GRACE_S for n, c in checks.items()},
                                {n: c.interval_s for n, c in checks.items()}, scheduled)
             try:
                 refused = self.publisher.lease(chosen, req)

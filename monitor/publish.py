@@ -1,7 +1,7 @@
 """After a run: write metrics, advance each check's alert state, send the transitions, remember.
 
 One store transaction applies the state machine to every check of the run and claims the messages
-this run will send (SQLite: one commit per run; Firestore: one transaction per check document); the
+this run will send (SQLite: one commit per run; Firestore: one transaction over the checks' documents); the
 messages go to every alert sink; a second transaction drops what every sink took and releases the
 rest for the next run. So a failed publish is never lost and two overlapping runs never send one
 alert twice. Metrics are written meanwhile, on their own thread, within the same deadline. Sinks are
@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
-from monitor import alerts
+from monitor import alert_run, alerts
 from monitor.config import Config
 from monitor.sinks.local import ResultsFile
 from monitor.state import LeaseRequest, StateStore, StoreError, open_store, release
@@ -30,7 +30,8 @@ STORE_RETRY_S = 15.0  # after a store error, store calls fail at once for this l
 
 
 class MetricSink(Protocol):
-    def write(self, report: RunReport, *, deadline: float) -> bool: ...
+    def write(self, report: RunReport, *, deadline: float, firing: Sequence[tuple[str, str, str, int]] = ()) -> bool:
+        """Write the report's series, and `alert/firing` (check, severity, scope, 0/1) of every check."""
 
 
 class AlertSink(Protocol):
@@ -44,7 +45,7 @@ class LocalResults:
     def __init__(self, path: str) -> None:
         self.file = ResultsFile(path)
 
-    def write(self, report: RunReport, *, deadline: float) -> bool:
+    def write(self, report: RunReport, *, deadline: float, firing: Sequence[tuple[str, str, str, int]] = ()) -> bool:
         return self.file.write(report)
 
 
@@ -58,51 +59,63 @@ class Publisher:
         self._store_failed_at: float | None = None
 
     def publish(self, report: RunReport, *, deadline: float) -> None:
-        """Metrics and alerts side by side, each within `deadline`: a metrics endpoint that is down
+        """Alert decisions first (one store transaction, bounded by the store's timeout), then metrics
+        and alert delivery side by side, each within `deadline`: a metrics endpoint that is down
         (retried until the deadline) must not starve the alerts, nor the reverse. Never raises."""
+        claimed: dict[str, list[dict[str, Any]]] = {}
+        firing: list[tuple[str, str, str, int]] = []
+        try:
+            states, claimed = self._advance(report)
+            firing = alert_run.firing_series(states, self.config.checks)
+        except StoreError as exc:
+            # alert/firing is left out rather than guessed: the policies see no point, not a 0.
+            log.error("alert state store unavailable; alert decisions wait for the next run: %s", exc,
+                      extra={"run_id": report.run_id})
         writer = None
         if self.metric_sinks:
-            writer = threading.Thread(target=self._write_metrics, args=(report, deadline),
+            writer = threading.Thread(target=self._write_metrics, args=(report, deadline, firing),
                                       name="synthmon-metrics", daemon=True)
             writer.start()
         try:
-            claimed = self._advance(report)
             if claimed:
                 self._deliver(report.run_id, claimed, deadline)
         except StoreError as exc:
-            log.error("alert state store unavailable; alert decisions wait for the next run: %s", exc,
-                      extra={"run_id": report.run_id})
+            log.error("alert state store unavailable after delivery; undelivered messages are sent again: %s",
+                      exc, extra={"run_id": report.run_id})
         if writer is not None:
             writer.join(max(0.0, deadline - time.monotonic()) + 1.0)
 
-    def _write_metrics(self, report: RunReport, deadline: float) -> None:
+    def _write_metrics(self, report: RunReport, deadline: float, firing: Sequence[tuple[str, str, str, int]]) -> None:
         for sink in self.metric_sinks:
-            sink.write(report, deadline=deadline)
+            sink.write(report, deadline=deadline, firing=firing)
 
-    def _advance(self, report: RunReport) -> dict[str, list[dict[str, Any]]]:
-        """Apply each result to its check's state, in one store transaction; the messages this run
-        claimed, per check, as committed (a transaction body may run more than once)."""
+    def _advance(self, report: RunReport) -> tuple[dict[str, alerts.CheckState], dict[str, list[dict[str, Any]]]]:
+        """Apply the run's results to every check's state in one store transaction (dependencies and
+        quorum are decided across checks and locations); every state, and the messages this run
+        claimed per check, as committed (a transaction body may run more than once)."""
         now = self.clock()
         now_dt = dt.datetime.fromtimestamp(now, dt.UTC)
-        sinks = tuple(s.name for s in self.alert_sinks)
-        results = {r.name: r for r in report.results if r.name in self.config.check_names}
-        # Checks not in this run may still hold messages a failed publish left behind.
-        left = [n for n, s in self._guarded(self.store.load_all).items()
-                if n not in results and s.outbox and n in self.config.check_names]
+        names = self.config.check_names
+        results = {r.name: r for r in report.results if r.name in names}
+        silenced = {n for n in names if any(w.covers(n, now_dt) for w in self.config.maintenance)}
+        ctx = alerts.RunContext(report.run_id, report.location, now, sinks=tuple(s.name for s in self.alert_sinks),
+                                quorum=alert_run.quorum(self.config.alerting, self.config.location))
+        rules = {c.name: c for c in self.config.checks}
 
-        def apply(name: str, s: alerts.CheckState) -> alerts.CheckState:
-            ctx = alerts.RunContext(report.run_id, report.location, now,
-                                    any(w.covers(name, now_dt) for w in self.config.maintenance), sinks)
-            if name in results:
-                s = alerts.step(s, results[name], self.config.check(name), ctx)
-                release(s, report.run_id)
-            alerts.claim(s, ctx.run_id, now, self.lease_s)
-            return s
+        def apply(states: dict[str, alerts.CheckState]) -> dict[str, alerts.CheckState]:
+            new = alert_run.step_run(states, results, rules, ctx, silenced=silenced)
+            # Checks not in this run may still hold messages a failed publish left behind.
+            written = {n: s for n, s in new.items() if n in results or s.outbox}
+            for name, s in written.items():
+                if name in results:
+                    release(s, report.run_id)
+                alerts.claim(s, ctx.run_id, now, self.lease_s)
+            return written
 
-        states = self._guarded(lambda: self.store.transact_many([*results, *left], apply))
+        states = self._guarded(lambda: self.store.transact_run(names, apply))
         claimed = {n: [dict(m, sinks=list(m["sinks"])) for m in s.outbox if m["claimed_by"] == report.run_id]
                    for n, s in states.items()}
-        return {k: v for k, v in claimed.items() if v}
+        return states, {k: v for k, v in claimed.items() if v}
 
     def _deliver(self, run_id: str, claimed: Mapping[str, list[dict[str, Any]]], deadline: float) -> None:
         delivered: dict[str, list[str]] = {}

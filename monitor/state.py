@@ -23,6 +23,8 @@ from monitor.alerts import CheckState
 
 Update = Callable[[CheckState], CheckState]
 UpdateNamed = Callable[[str, CheckState], CheckState | None]  # None: leave the check as it is
+# All the named checks' states in, the ones to write out (a run's alert decisions, monitor/alert_run.py).
+UpdateAll = Callable[[dict[str, CheckState]], dict[str, CheckState]]
 # Cloud Scheduler fires a little early or late; a check due within this margin counts as due.
 DUE_SLACK_S = 0.5
 STORE_TIMEOUT_S = 3.0  # one store call, retries included
@@ -38,6 +40,11 @@ class StateStore(Protocol):
 
     def transact_many(self, names: Iterable[str], fn: UpdateNamed) -> dict[str, CheckState]:
         """`transact` for several checks at once; the states written (`fn` returning None writes nothing)."""
+
+    def transact_run(self, names: Iterable[str], fn: UpdateAll) -> dict[str, CheckState]:
+        """One transaction over every named check: `fn` sees them all (dependencies and quorum are
+        decided across checks and locations) and returns those to write; every state, as committed.
+        `fn` may run more than once."""
 
     def load_all(self) -> dict[str, CheckState]: ...
 
@@ -65,32 +72,38 @@ class LeaseRequest:
     by itself (start + the check's timeout with retries + grace), should the run never release it."""
 
     run_id: str
+    location: str
     now: float
     until: Mapping[str, float]
     intervals: Mapping[str, float]
     scheduled: bool  # a scheduled run starts only due checks and moves their schedule
 
 
-def is_due(s: CheckState, now: float, interval_s: float) -> bool:
-    return s.last_start is None or s.last_start + interval_s <= now + DUE_SLACK_S
+def is_due(here: Mapping[str, Any], now: float, interval_s: float) -> bool:
+    last = here.get("last_start")
+    return last is None or last + interval_s <= now + DUE_SLACK_S
 
 
 def decide_lease(name: str, s: CheckState, req: LeaseRequest) -> str | None:
-    """Pure: None when the run may start `name` (and `s` is updated to hold the lease), else why not."""
-    if s.lease_until is not None and s.lease_until > req.now and s.lease_owner != req.run_id:
+    """Pure: None when the run may start `name` (and `s` holds the lease in the run's location),
+    else why not. Locations never wait for each other: each probes every check."""
+    here = s.schedule.setdefault(req.location, {})
+    until, owner = here.get("lease_until"), here.get("lease_owner")
+    if until is not None and until > req.now and owner != req.run_id:
         return "in_progress"
-    if req.scheduled and not is_due(s, req.now, req.intervals[name]):
+    if req.scheduled and not is_due(here, req.now, req.intervals[name]):
         return "not_due"
-    s.lease_until, s.lease_owner = req.until[name], req.run_id
+    here["lease_until"], here["lease_owner"] = req.until[name], req.run_id
     if req.scheduled:
-        s.last_start = req.now
+        here["last_start"] = req.now
     return None
 
 
 def release(s: CheckState, run_id: str) -> CheckState:
-    """`s` without the lease of `run_id` (a lease taken over by another run stays)."""
-    if s.lease_owner == run_id:
-        s.lease_until, s.lease_owner = None, None
+    """`s` without the leases of `run_id` (a lease taken over by another run stays)."""
+    for here in s.schedule.values():
+        if here.get("lease_owner") == run_id:
+            here["lease_until"], here["lease_owner"] = None, None
     return s
 
 
@@ -142,6 +155,14 @@ class MemoryStore(_ManyBased):
     def load_all(self) -> dict[str, CheckState]:
         with self._lock:
             return {k: CheckState.from_dict(k, json.loads(json.dumps(v))) for k, v in self._data.items()}
+
+    def transact_run(self, names: Iterable[str], fn: UpdateAll) -> dict[str, CheckState]:
+        with self._lock:
+            states = {n: CheckState.from_dict(n, json.loads(json.dumps(self._data.get(n)))) for n in names}
+            written = fn(dict(states))
+            for n, s in written.items():
+                self._data[n] = s.to_dict()
+        return {**states, **written}
 
 
 class SqliteStore(_ManyBased):
@@ -211,6 +232,31 @@ class SqliteStore(_ManyBased):
                 db.execute("ROLLBACK")
             raise
 
+    def transact_run(self, names: Iterable[str], fn: UpdateAll) -> dict[str, CheckState]:
+        """Under `BEGIN IMMEDIATE`: monitors of other locations sharing the file wait for this one."""
+        wanted = list(names)
+        with self._errors():
+            db = self._connect()
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    states = {}
+                    for name in wanted:
+                        row = db.execute("SELECT data FROM check_state WHERE name = ?", (name,)).fetchone()
+                        states[name] = CheckState.from_dict(name, json.loads(row[0]) if row else None)
+                    written = fn(dict(states))
+                    db.executemany("INSERT INTO check_state (name, data) VALUES (?, ?) "
+                                   "ON CONFLICT(name) DO UPDATE SET data = excluded.data",
+                                   [(n, json.dumps(s.to_dict(), separators=(",", ":"))) for n, s in written.items()])
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+            finally:
+                db.close()
+        return {**states, **written}
+
     def load_all(self) -> dict[str, CheckState]:
         with self._errors():
             db = self._connect()
@@ -274,6 +320,31 @@ class FirestoreStore:
 
         return apply(self._client.transaction(max_attempts=10))
 
+    def transact_run(self, names: Iterable[str], fn: UpdateAll) -> dict[str, CheckState]:
+        """One Firestore transaction over the checks' documents (each holds every location's entry):
+        runs of two regions that overlap serialise, one retried on the other's commit, so they never
+        both fire or both resolve one alert."""
+        from google.cloud import firestore
+
+        wanted = list(names)
+        if not wanted:
+            return {}
+        with _firestore_errors():
+            coll = self._coll()
+
+            @firestore.transactional
+            def apply(txn: Any) -> dict[str, CheckState]:
+                snaps = {s.id: s for s in txn.get_all([coll.document(n) for n in wanted])}
+                states = {n: CheckState.from_dict(n, snaps[n].to_dict() if n in snaps and snaps[n].exists else None)
+                          for n in wanted}
+                written = fn(dict(states))
+                for n, s in written.items():
+                    txn.set(coll.document(n), s.to_dict())
+                return {**states, **written}
+
+            out: dict[str, CheckState] = apply(self._client.transaction(max_attempts=10))
+            return out
+
     def load_all(self) -> dict[str, CheckState]:
         with _firestore_errors():
             return {d.id: CheckState.from_dict(d.id, d.to_dict()) for d in self._coll().stream()}
@@ -296,10 +367,9 @@ class FirestoreStore:
                     snap = snaps.get(n)
                     state = CheckState.from_dict(n, snap.to_dict() if snap is not None and snap.exists else None)
                     reason = decide_lease(n, state, req)
-                    if reason is None:
-                        txn.set(coll.document(n), {"check": n, "last_start": state.last_start,
-                                                   "lease_until": state.lease_until,
-                                                   "lease_owner": state.lease_owner}, merge=True)
+                    if reason is None:  # merge: only this location's entry of `schedule` changes
+                        txn.set(coll.document(n), {"check": n, "schedule": {
+                            req.location: state.schedule[req.location]}}, merge=True)
                     else:
                         skipped[n] = reason
                 return skipped

@@ -41,12 +41,16 @@ def _sample(name: str, value: float | int, **labels: str) -> Sample:
     return Sample(metric, tuple(sorted(labels.items())), value)
 
 
-def samples(report: RunReport, checks: Mapping[str, Any] | None = None) -> list[Sample]:
+def samples(report: RunReport, checks: Mapping[str, Any] | None = None,
+            firing: Sequence[tuple[str, str, str, int]] = ()) -> list[Sample]:
     """One sample per (metric, labels) for the report; `checks` (name → Check) bounds event labels
-    and gives the VPC threshold. Later duplicates of a series are dropped (one point per call)."""
+    and gives the VPC threshold; `firing` is (check, severity, scope, 0/1) of every check for
+    alert/firing. Later duplicates of a series are dropped (one point per call)."""
     out: list[Sample] = []
     for r in report.results:
         out.extend(result_samples(r, (checks or {}).get(r.name)))
+    for check, severity, scope, value in firing:
+        out.append(_sample("alert/firing", value, check=check, severity=severity, scope=scope))
     if not report.partial:  # run/duration_ms is the heartbeat: once per run
         out.append(_sample("run/duration_ms", report.duration_ms))
     seen: set[Any] = set()

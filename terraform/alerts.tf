@@ -26,6 +26,12 @@ locals {
   EOT
 }
 
+# The paging policies relay synthmon's own decision (alert/firing: thresholds, retries, dependencies,
+# quorum and maintenance already applied) instead of re-deriving it from check/success, so that
+# Cloud Monitoring pages as fast as the Pub/Sub event and never for what synthmon held back. Every
+# region writes the shared decision; a global alert is grouped by check only (one incident for all
+# regions), a regional warning by check and region. Time to incident, by the policy's own arithmetic
+# (terraform/README.md "Time to page"): alignment period + duration + one evaluation.
 resource "google_monitoring_alert_policy" "check_failing" {
   project               = var.project_id
   display_name          = "synthmon: check failing"
@@ -35,19 +41,83 @@ resource "google_monitoring_alert_policy" "check_failing" {
   user_labels           = local.labels
 
   conditions {
-    display_name = "check/success is 0 for ${var.check_failing_window_s / 60} min"
+    display_name = "alert/firing is 1 for a critical check, scope global"
     condition_threshold {
-      filter          = local.metric_filter["check/success"]
-      comparison      = "COMPARISON_LT"
+      filter          = "${local.metric_filter["alert/firing"]} AND metric.label.severity=\"critical\" AND metric.label.scope=\"global\""
+      comparison      = "COMPARISON_GT"
       threshold_value = 0.5
-      duration        = "0s"
+      # 0 s: synthmon already confirmed the failure (retry after retry_delay_s, failure_threshold).
+      duration = "${var.alert_duration_s}s"
       aggregations {
-        # The best result of the window: below 1 means every run in it failed. Reducing across
-        # failure_class joins the passing and failing series of one check.
-        alignment_period     = "${var.check_failing_window_s}s"
+        # The largest value in the look-back window: 1 as soon as one run decided "firing".
+        alignment_period     = "${var.alert_alignment_s}s"
         per_series_aligner   = "ALIGN_MAX"
         cross_series_reducer = "REDUCE_MAX"
-        group_by_fields      = local.by_check_and_location
+        group_by_fields      = ["metric.label.check"]
+      }
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close = "1800s"
+  }
+
+  lifecycle {
+    precondition {
+      # alignment + duration + one evaluation (every 60 s) leaves 60 s of the 3 minutes for the run
+      # that confirms the failure (an HTTP check with the defaults: 10 s + retry after 5 s + 10 s).
+      condition     = var.alert_alignment_s + var.alert_duration_s + 60 <= 120
+      error_message = "alert_alignment_s + alert_duration_s must be at most 60 s, so that the incident opens within 3 minutes of the first failing run (terraform/README.md \"Time to page\")."
+    }
+    precondition {
+      condition     = local.alert_quorum >= 1 && local.alert_quorum <= length(var.regions)
+      error_message = "alert_quorum must be between 1 and the number of regions."
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = <<-EOT
+      ## Check $${metric.label.check} failing
+
+      synthmon fires this alert after `failure_threshold` consecutive failures, each confirmed by a
+      retry after `retry_delay_s`, in at least `alert_quorum` (${local.alert_quorum}) regions. Checks that
+      depend on it (`depends_on`) fail with it and do not page on their own: the `firing` event on the
+      Pub/Sub topic `${var.alert_topic_name}` lists them under `affected`, with the failure class, the
+      diagnosis, `since` (when the failures began) and `locations_failing`.
+
+      Common classes: `unavailable` (HTTP 502/503/504: no healthy instance, e.g. a container that cannot
+      import a module), `dns`, `tls`, `connect_timeout`, `auth`, `db_error`, `vpc_latency`.
+      The `failure_class` label of `check/success` on the dashboard shows which one.
+
+      ${local.probe_hint}
+    EOT
+  }
+}
+
+resource "google_monitoring_alert_policy" "check_warning" {
+  project               = var.project_id
+  display_name          = "synthmon: check failing in one region, or a warning check"
+  combiner              = "OR"
+  severity              = "WARNING"
+  notification_channels = var.notification_channels
+  user_labels           = local.labels
+
+  conditions {
+    display_name = "alert/firing is 1, severity other than critical"
+    condition_threshold {
+      filter          = "${local.metric_filter["alert/firing"]} AND NOT metric.label.severity=\"critical\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0.5
+      duration        = "${var.alert_duration_s}s"
+      aggregations {
+        alignment_period     = "${var.alert_alignment_s}s"
+        per_series_aligner   = "ALIGN_MAX"
+        cross_series_reducer = "REDUCE_MAX"
+        group_by_fields      = ["metric.label.check", "metric.label.scope", "resource.label.location"]
       }
       trigger {
         count = 1
@@ -62,15 +132,12 @@ resource "google_monitoring_alert_policy" "check_failing" {
   documentation {
     mime_type = "text/markdown"
     content   = <<-EOT
-      ## Check $${metric.label.check} failing in $${resource.label.location}
+      ## $${metric.label.check}: $${metric.label.scope} warning, seen from $${resource.label.location}
 
-      Every run of **$${metric.label.check}** in the last ${var.check_failing_window_s / 60} minutes failed.
-      The staging it probes is not serving what a user needs; synthmon also published a `firing`
-      event on the Pub/Sub topic `${var.alert_topic_name}` with the failure class and a diagnosis.
-
-      Common classes: `unavailable` (HTTP 502/503/504: no healthy instance, e.g. a container that cannot
-      import a module), `dns`, `tls`, `connect_timeout`, `auth`, `db_error`, `vpc_latency`.
-      The `failure_class` label of `check/success` on the dashboard shows which one.
+      Either the check fails in fewer than `alert_quorum` (${local.alert_quorum}) regions (scope
+      `regional`: a network path or a region of staging, not the whole service; it becomes the
+      critical "check failing" once enough regions agree), or the check's own severity is not critical.
+      The event on `${var.alert_topic_name}` names `locations_failing`.
 
       ${local.probe_hint}
     EOT

@@ -19,6 +19,9 @@ locals {
     }, var.env)
   }
 
+  # A majority of the regions unless set: a one-region fault is a warning, not a page.
+  alert_quorum = coalesce(var.alert_quorum, floor(length(var.regions) / 2) + 1)
+
   labels = merge({ app = "synthmon" }, var.labels)
 }
 

@@ -10,6 +10,8 @@ locals {
     failure_class = "Failure class of the result, \"none\" when the check passed"
     phase         = "Phase of the check, e.g. dns, connect, tls, ttfb, login, first_event, query"
     event         = "Agent event name, e.g. agent_started, agent_completed"
+    severity      = "Severity of the alert: the check's own (critical by default) for scope global, warning for regional"
+    scope         = "global (failing in at least alert_quorum regions) or regional (fewer)"
   }
 
   metrics = {
@@ -66,6 +68,12 @@ locals {
       unit        = "ms"
       description = "Resolution time of a DNS check's query"
       labels      = ["check"]
+    }
+    "alert/firing" = {
+      value_type  = "INT64"
+      unit        = "1"
+      description = "1 while synthmon's own alert for the check is firing in that scope (thresholds, retries, dependencies, quorum, maintenance applied); written every run"
+      labels      = ["check", "severity", "scope"]
     }
     "run/duration_ms" = {
       value_type  = "DOUBLE"

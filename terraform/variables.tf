@@ -256,7 +256,7 @@ variable "firestore_location" {
 }
 
 variable "state_collection" {
-  description = "Firestore collection of the alert state, one for all regions: quorum needs every region's per-location results of a check in one place, updated in one transaction."
+  description = "Firestore collection of the alert state, shared by every region: one document per check holds each region's results, so quorum is decided in one transaction and regions never both fire or both resolve one alert."
   type        = string
   default     = "synthmon-state"
 }
@@ -273,10 +273,20 @@ variable "notification_channels" {
   default     = []
 }
 
-variable "check_failing_window_s" {
-  description = "An alert fires when a check has reported only failures for this long. Longer than the longest check interval_s (300 s for a golden path), so one run always falls in the window."
+variable "alert_alignment_s" {
+  description = "Alignment period of the paging policies on alert/firing. With alert_duration_s and one evaluation per minute it bounds the time from synthmon's decision to the incident (terraform/README.md \"Time to page\")."
   type        = number
-  default     = 600
+  default     = 60
+  validation {
+    condition     = var.alert_alignment_s >= 60
+    error_message = "alert_alignment_s must be at least 60 (the alerting minimum; see the check_failing policy's precondition)."
+  }
+}
+
+variable "alert_duration_s" {
+  description = "How long alert/firing must stay 1 before the incident opens. 0: synthmon already confirmed the failure (retries, failure_threshold)."
+  type        = number
+  default     = 0
 }
 
 variable "latency_slo_ms" {

@@ -54,13 +54,13 @@ class CloudMonitoringSink:
         if client is not None:
             client.transport.close()
 
-    def write(self, report: RunReport, *, deadline: float) -> bool:
-        """Write the report's series; True when nothing was rejected or dropped (points held back
-        for a later write, see `timeseries.Ledger`, are not a failure)."""
+    def write(self, report: RunReport, *, deadline: float, firing: Sequence[tuple[str, str, str, int]] = ()) -> bool:
+        """Write the report's series and alert/firing (`firing`); True when nothing was rejected or
+        dropped (points held back for a later write, see `timeseries.Ledger`, are not a failure)."""
         from google.api_core import exceptions
         from google.auth.exceptions import GoogleAuthError
 
-        found = timeseries.samples(report, self.checks)
+        found = timeseries.samples(report, self.checks, firing)
         end = timeseries.parse_time(report.finished_at)
         # One write at a time: two requests in flight could reach Cloud Monitoring out of order.
         if not self._writing.acquire(timeout=max(0.0, deadline - time.monotonic())):

@@ -295,7 +295,7 @@ def test_sqlite_run_costs_three_transactions(tmp_path: Path, monkeypatch: pytest
         return db
 
     monkeypatch.setattr(state.sqlite3, "connect", traced)
-    assert publisher.lease(names, LeaseRequest("r1", 1.0, dict.fromkeys(names, 30.0), dict.fromkeys(names, 60.0),
+    assert publisher.lease(names, LeaseRequest("r1", "test", 1.0, dict.fromkeys(names, 30.0), dict.fromkeys(names, 60.0),
                                                True)) == {}
     results = [ProbeResult(n, "http", "http://127.0.0.1:9/").fail("connect_refused", "refused") for n in names]
     publisher.publish(RunReport("r1", "2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z", "test", results),
@@ -304,7 +304,7 @@ def test_sqlite_run_costs_three_transactions(tmp_path: Path, monkeypatch: pytest
     assert sorted(a["check"] for a in alerts_sent(tmp_path)) == sorted(names)
     states = publisher.alert_states()
     assert {(s["state"], s["pending_messages"]) for n, s in states.items() if n in names} == {("firing", 0)}
-    assert publisher.lease(names, LeaseRequest("r2", 2.0, dict.fromkeys(names, 30.0), dict.fromkeys(names, 60.0),
+    assert publisher.lease(names, LeaseRequest("r2", "test", 2.0, dict.fromkeys(names, 30.0), dict.fromkeys(names, 60.0),
                                                True)) == dict.fromkeys(names, "not_due")
 
 

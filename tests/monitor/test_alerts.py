@@ -19,6 +19,9 @@ class Rule:
     success_threshold: int = 1
     renotify_s: float = 3600.0
     severity: str = "critical"
+    interval_s: float = 60.0
+    depends_on: tuple[str, ...] = ()
+    degraded_latency_ms: float | None = None
 
 
 def result(outcome: str) -> ProbeResult:
@@ -97,6 +100,8 @@ def test_message_shape() -> None:
         "message": "unavailable happened", "diagnosis": "diagnosis of unavailable",
         "since": "1970-01-12T13:46:40.000Z", "consecutive_failures": 2, "run_id": "run1",
         "location": "us-central1", "dedup_key": U, "transition": "firing", "time": "1970-01-12T13:47:40.000Z",
+        "scope": "global", "locations_failing": ["us-central1"], "blocked_by": None, "affected": [],
+        "attempts": 1,
     }
     assert s.outbox[0]["sinks"] == ["local"]
 
@@ -106,7 +111,8 @@ def test_resolved_message_names_the_alert_it_closes() -> None:
     body = s.outbox[1]["body"]
     assert (body["state"], body["dedup_key"], body["failure_class"], body["consecutive_failures"]) == \
         ("resolved", U, "unavailable", 0)
-    assert body["since"] == s.outbox[0]["body"]["time"]
+    # since: when the failure streak began, in every message of the alert
+    assert body["since"] == s.outbox[0]["body"]["since"] == "1970-01-12T13:46:40.000Z"
 
 
 def test_claim_is_exclusive_until_the_lease_ends() -> None:
@@ -145,3 +151,15 @@ def test_firing_and_resolved_alternate(outcomes: list[str], fail_t: int, pass_t:
         if t1 == F and t2 == R:
             assert k1 == k2  # a resolve closes exactly the alert that fired
     assert (s.status == "firing") == (states[-1:] == [F])
+
+
+def test_a_state_from_before_per_location_entries_keeps_its_open_alert() -> None:
+    """A stored firing state without `locations` goes on as this location's: no resolve on the next
+    failure below the threshold, a resolve on the pass."""
+    old = alerts.CheckState.from_dict("api", {"status": "firing", "consecutive_failures": 3, "failure_class": "unavailable",
+                                              "dedup_key": U, "failing_since": "2026-01-01T00:00:00.000Z",
+                                              "last_notified": 1_000_000.0})
+    s, got = run(["unavailable"], state=old)
+    assert got == [] and s.status == "firing" and s.consecutive_failures == 4
+    s, got = run(["ok"], state=s)
+    assert got == [(R, U)]

@@ -79,12 +79,14 @@ def metric_service(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> Iterator[Fa
     fake.stop()
 
 
-def expected_series(report: RunReport) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
+def expected_series(report: RunReport, firing: int) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
     [r] = report.results
     cls = r.failure.cls if r.failure else "none"
     out = {(P + "check/success", (("check", "web"), ("failure_class", cls), ("type", "http")), int(r.ok)),
            (P + "check/latency_ms", (("check", "web"), ("type", "http")), r.latency_ms),
-           (P + "run/duration_ms", (), report.duration_ms)}
+           (P + "run/duration_ms", (), report.duration_ms),
+           (P + "alert/firing", (("check", "web"), ("scope", "global"), ("severity", "critical")), firing),
+           (P + "alert/firing", (("check", "web"), ("scope", "regional"), ("severity", "warning")), 0)}
     out |= {(P + "check/phase_latency_ms", (("check", "web"), ("phase", p), ("type", "http")), ms)
             for p, ms in r.phases_ms.items()}
     return out
@@ -138,8 +140,8 @@ checks:
     calls = metric_service.calls_to("CreateTimeSeries")
     assert len(calls) == 4
     assert metric_service.rejected == []
-    for call, report in zip(calls, reports, strict=True):
-        assert received_series(call) == expected_series(report)
+    for call, report, firing in zip(calls, reports, (0, 1, 1, 0), strict=True):
+        assert received_series(call) == expected_series(report, firing)  # alert/firing: the decision itself
         assert {ts.points[0].interval.end_time.isoformat(timespec="milliseconds").replace("+00:00", "Z")
                 for ts in call.time_series} == {report.finished_at}
     assert monitor.publisher.alert_states()["web"]["state"] == "ok"
@@ -284,8 +286,31 @@ def test_publish_releases_the_runs_leases(tmp_path: Any) -> None:
     from monitor.state import LeaseRequest
 
     pub = build_publisher(loads(CONFIG.format(tmp=tmp_path)))
-    req = LeaseRequest("r1", 100.0, {"api": 200.0}, {"api": 60.0}, True)
+    req = LeaseRequest("r1", "test", 100.0, {"api": 200.0}, {"api": 60.0}, True)
     assert pub.lease(["api"], req) == {}
-    assert pub.lease(["api"], LeaseRequest("r0", 101.0, {"api": 200.0}, {"api": 60.0}, False)) == {"api": "in_progress"}
+    assert pub.lease(["api"], LeaseRequest("r0", "test", 101.0, {"api": 200.0}, {"api": 60.0}, False)) == {"api": "in_progress"}
     pub.publish(report("api", run_id="r1"), deadline=time.monotonic() + 5)
-    assert pub.lease(["api"], LeaseRequest("r2", 102.0, {"api": 200.0}, {"api": 60.0}, False)) == {}
+    assert pub.lease(["api"], LeaseRequest("r2", "test", 102.0, {"api": 200.0}, {"api": 60.0}, False)) == {}
+
+
+def test_one_outage_one_page_through_the_sqlite_store(tmp_path: Any) -> None:
+    """The backend and its dependents fail in one run: one message (the backend's, naming them), and
+    /status shows the dependents blocked by it; a later run of a dependent alone stays blocked."""
+    config = loads(f"""
+location: test
+sinks: {{state: "sqlite:///{tmp_path}/state.db", alerts_file: "{tmp_path}/alerts.jsonl"}}
+checks:
+  - {{name: backend, type: http, url: "http://127.0.0.1:9/"}}
+  - {{name: login, type: http, url: "http://127.0.0.1:9/login", depends_on: [backend]}}
+  - {{name: chat, type: http, url: "http://127.0.0.1:9/chat", depends_on: [login]}}
+""")
+    pub = build_publisher(config)
+    pub.publish(report("backend", "login", "chat", run_id="r1"), deadline=time.monotonic() + 5)
+    pub.publish(report("chat", run_id="r2"), deadline=time.monotonic() + 5)
+    bodies = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    assert [(b["check"], b["transition"], b["affected"]) for b in bodies] == [
+        ("backend", "firing", ["chat", "login"])]
+    states = pub.alert_states()
+    assert {n: (states[n]["state"], states[n]["blocked_by"]) for n in ("backend", "login", "chat")} == {
+        "backend": ("firing", None), "login": ("blocked", "backend"), "chat": ("blocked", "login")}
+    pub.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -52,8 +53,9 @@ def test_transact_round_trips_state(make_store: Callable[[], state.StateStore]) 
 
 
 def lease_req(run_id: str, now: float, *, scheduled: bool = True, lease_s: float = 30.0,
-              interval_s: float = 60.0, names: tuple[str, ...] = ("api", "db")) -> state.LeaseRequest:
-    return state.LeaseRequest(run_id, now, dict.fromkeys(names, now + lease_s), dict.fromkeys(names, interval_s),
+              interval_s: float = 60.0, names: tuple[str, ...] = ("api", "db"),
+              location: str = "us-central1") -> state.LeaseRequest:
+    return state.LeaseRequest(run_id, location, now, dict.fromkeys(names, now + lease_s), dict.fromkeys(names, interval_s),
                               scheduled)
 
 
@@ -63,8 +65,8 @@ def test_schedule_is_kept_beside_alert_state(make_store: Callable[[], state.Stat
     store.transact("api", lambda s: dataclasses_replace(s, consecutive_failures=1))
     assert store.lease(["api", "db"], lease_req("r1", 1234.5)) == {}
     states = make_store().load_all()
-    assert {n: s.last_start for n, s in states.items()} == {"api": 1234.5, "db": 1234.5}
-    assert states["api"].consecutive_failures == 1 and states["api"].lease_owner == "r1"
+    assert {n: s.schedule["us-central1"]["last_start"] for n, s in states.items()} == {"api": 1234.5, "db": 1234.5}
+    assert states["api"].consecutive_failures == 1 and states["api"].schedule["us-central1"]["lease_owner"] == "r1"
 
 
 def test_lease_refuses_what_is_leased_or_not_due(make_store: Callable[[], state.StateStore]) -> None:
@@ -81,7 +83,24 @@ def test_lease_refuses_what_is_leased_or_not_due(make_store: Callable[[], state.
     assert store.lease(["api"], lease_req("r6", 131.0, names=("api",), scheduled=False)) == {}
     # r6 never releases (a killed instance): the lease lapses by itself.
     assert store.lease(["api"], lease_req("r7", 165.0, names=("api",))) == {}
-    assert make_store().load_all()["api"].last_start == 165.0
+    assert make_store().load_all()["api"].schedule["us-central1"]["last_start"] == 165.0
+
+
+def test_each_location_has_its_own_schedule_and_lease(make_store: Callable[[], state.StateStore]) -> None:
+    """Regions sharing one store each probe every check: a lease or a schedule in one location
+    never skips the check in another, and releasing one leaves the other's lease."""
+    store = make_store()
+    assert store.lease(["api"], lease_req("a1", 100.0, names=("api",), location="us-central1")) == {}
+    assert store.lease(["api"], lease_req("b1", 100.5, names=("api",), location="europe-west1")) == {}
+    assert store.lease(["api"], lease_req("a2", 101.0, names=("api",), location="us-central1")) == {
+        "api": "in_progress"}
+    store.transact("api", lambda s: state.release(s, "a1"))
+    assert store.lease(["api"], lease_req("a3", 102.0, names=("api",), location="us-central1")) == {
+        "api": "not_due"}
+    assert store.lease(["api"], lease_req("b2", 103.0, names=("api",), location="europe-west1",
+                                          scheduled=False)) == {"api": "in_progress"}
+    here = make_store().load_all()["api"].schedule
+    assert (here["us-central1"]["lease_owner"], here["europe-west1"]["lease_owner"]) == (None, "b1")
 
 
 def dataclasses_replace(s: alerts.CheckState, **kw: Any) -> alerts.CheckState:
@@ -112,7 +131,10 @@ def failing_report(run_id: str) -> RunReport:
 
 def race(make_store: Callable[[], state.StateStore], round_: int) -> list[dict[str, Any]]:
     """Two publishers on separate clients publish a failure for "api" at the same moment."""
-    make_store().transact("api", lambda s: alerts.CheckState("api", consecutive_failures=1))
+    one_failure = {"ok": False, "at": time.time(), "failures": 1, "since": "2026-01-01T00:00:00.000Z",
+                   "cls": "connect_refused", "class_streak": 1}  # the entry of location "test"
+    make_store().transact("api", lambda s: alerts.CheckState("api", consecutive_failures=1,
+                                                              locations={"test": one_failure}))
     sink = Recorder()
     pubs = [Publisher(loads(CONFIG), make_store(), alert_sinks=[sink]) for _ in range(2)]
     barrier = threading.Barrier(2)

@@ -134,3 +134,18 @@ def test_ledger_hold_keeps_an_unwritten_report_for_the_next_write() -> None:
     ledger = timeseries.Ledger()
     ledger.hold([timeseries._sample("run/duration_ms", 7.0)], _at(0))
     assert _written(ledger.take([], _at(1))) == {"run/duration_ms": (0, 7.0)}
+
+
+def test_alert_firing_is_one_int64_series_per_check_and_scope() -> None:
+    """alert/firing carries the run's decision for every check given, INT64, labels check/severity/scope."""
+    from monitor import alert_run, alerts
+
+    states = {"api": alerts.CheckState("api", status="firing", scope="global")}
+    firing = alert_run.firing_series(states, CONFIG.checks)
+    found = [s for s in timeseries.samples(report(), CHECKS, firing) if s.metric.name == "alert/firing"]
+    assert {(dict(s.labels)["check"], dict(s.labels)["scope"], dict(s.labels)["severity"], s.value)
+            for s in found} == {
+        ("api", "global", "critical", 1), ("api", "regional", "warning", 0),
+        ("chat", "global", "critical", 0), ("chat", "regional", "warning", 0),
+        ("db", "global", "critical", 0), ("db", "regional", "warning", 0)}
+    assert all(isinstance(s.value, int) and s.metric.kind == "GAUGE" for s in found)

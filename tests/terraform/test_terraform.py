@@ -197,8 +197,6 @@ def test_required_alert_policies(tf: dict[str, Any]) -> None:
             for key in METRIC_KEY.findall(body["filter"]):
                 by_filter.setdefault(key, []).append((kind, body))
 
-    failing = [b for k, b in by_filter["check/success"] if "failure_class" not in b["filter"]]
-    assert failing and failing[0]["comparison"] == "COMPARISON_LT"
     assert any('failure_class=\\"ws_event_missing\\"' in b["filter"] or 'failure_class="ws_event_missing"'
                in b["filter"] for _, b in by_filter["check/success"])
     assert by_filter["check/latency_ms"][0][1]["comparison"] == "COMPARISON_GT"
@@ -214,6 +212,54 @@ def test_required_alert_policies(tf: dict[str, Any]) -> None:
     assert heartbeat["duration"] == "${var.heartbeat_absent_s}s" and _default(tf, "heartbeat_absent_s") == 300
     # Grouped by region, never by task_id: a new Cloud Run instance must not look like a dead monitor.
     assert _one(heartbeat["aggregations"])["group_by_fields"] == ["resource.label.location"]
+
+
+def _seconds(tf: dict[str, Any], value: str) -> int:
+    """A duration like "${var.alert_alignment_s}s" or "60s", with variables at their defaults."""
+    m = re.fullmatch(r"\$\{var\.(\w+)\}s|(\d+)s", value)
+    assert m, value
+    return int(_default(tf, m.group(1)) if m.group(1) else m.group(2))
+
+
+def test_paging_policies_relay_alert_firing_within_three_minutes(tf: dict[str, Any]) -> None:
+    """check failing pages on alert/firing (critical, global, one incident per check across regions)
+    and, by its own arithmetic, opens within 3 minutes of the first failing run (README "Time to page")."""
+    policies = tf["resource"]["google_monitoring_alert_policy"]
+    failing, warning = policies["check_failing"], policies["check_warning"]
+    (cond,) = _conditions(failing)
+    body = _one(cond["condition_threshold"])
+    assert METRIC_KEY.findall(body["filter"]) == ["alert/firing"]
+    assert 'severity=\\"critical\\"' in body["filter"] and 'scope=\\"global\\"' in body["filter"]
+    assert (body["comparison"], body["threshold_value"]) == ("COMPARISON_GT", 0.5)
+    agg = _one(body["aggregations"])
+    assert (agg["per_series_aligner"], agg["cross_series_reducer"]) == ("ALIGN_MAX", "REDUCE_MAX")
+    assert agg["group_by_fields"] == ["metric.label.check"]  # not by region: one outage, one incident
+    assert failing["severity"] == "CRITICAL" and warning["severity"] == "WARNING"
+    alignment, duration = _seconds(tf, agg["alignment_period"]), _seconds(tf, body["duration"])
+    evaluation_s = 60  # metric-threshold conditions are evaluated once a minute
+    check = config_mod.loads("checks: [{name: a, type: http, url: 'http://127.0.0.1:9/'}]").checks[0]
+    run_s = check.timeout_s + check.retries * (check.retry_delay_s + check.timeout_s)  # attempt, retry
+    assert (alignment, duration) == (60, 0)
+    assert run_s + alignment + duration + evaluation_s <= 180, (run_s, alignment, duration)
+    pre = failing["lifecycle"][0]["precondition"]
+    assert any("var.alert_alignment_s + var.alert_duration_s + 60 <= 120" in p["condition"] for p in pre)
+    (wcond,) = _conditions(warning)
+    wbody = _one(wcond["condition_threshold"])
+    assert METRIC_KEY.findall(wbody["filter"]) == ["alert/firing"] and "NOT metric.label.severity" in wbody["filter"]
+    assert "resource.label.location" in _one(wbody["aggregations"])["group_by_fields"]
+    # No paging policy re-derives the decision from check/success any more.
+    for name in ("check_failing", "check_warning"):
+        assert "check/success" not in json.dumps(policies[name]["conditions"])
+
+
+def test_alert_quorum_defaults_to_a_majority_of_regions(tf: dict[str, Any]) -> None:
+    """alert_quorum null means floor(n/2)+1 regions; it reaches the config through the environment."""
+    assert _default(tf, "alert_quorum") is None
+    expr = tf["locals"]["alert_quorum"]
+    assert expr == "${coalesce(var.alert_quorum, floor(length(var.regions) / 2) + 1)}"
+    for n, expected in [(1, 1), (2, 2), (3, 2), (4, 3)]:
+        assert n // 2 + 1 == expected == __import__("monitor.alert_run", fromlist=["quorum"]).quorum(
+            config_mod.Alerting(None, tuple(f"r{i}" for i in range(n))), "r0")
 
 
 def test_dashboard_charts_every_registry_metric(tf: dict[str, Any]) -> None:
