@@ -302,15 +302,18 @@ def _sinks(raw: Mapping[str, Any], file: str) -> Sinks:
     alerts_file = f.str("alerts_file", ".synthmon/alerts.jsonl")
     job = f.str("job", "synthmon")
     history_days = f.number("history_days", 30, lo=1, hi=400, integer=True)
+    history = f.opt_str("history")
     f.done()
-    if not (state.startswith("sqlite:///") or state.startswith("firestore://") or state == "memory://"):
-        raise ConfigError(file, "", "sinks.state",
-                          f"unsupported state store {state!r} (sqlite:///PATH, firestore://DB/COLLECTION, memory://)")
-    needs_project = "cloud_monitoring" in metrics or "pubsub" in alerts or state.startswith("firestore://")
+    for key, url in (("state", state), ("history", history)):
+        if url is not None and not (url.startswith(("sqlite:///", "firestore://")) or url == "memory://"):
+            raise ConfigError(file, "", f"sinks.{key}", f"unsupported {key} store {url!r} "
+                              "(sqlite:///PATH, firestore://DB/COLLECTION, memory://)")
+    needs_project = ("cloud_monitoring" in metrics or "pubsub" in alerts or state.startswith("firestore://")
+                     or (history or "").startswith("firestore://"))
     if needs_project and not project_id:
         raise ConfigError(file, "", "sinks.project_id", "required by cloud_monitoring, pubsub or firestore")
     return Sinks(tuple(metrics), tuple(alerts), project_id, alert_topic, state, results_file, alerts_file, job,
-                 history_days)
+                 history_days, history)
 
 
 def _window(raw: Any, i: int, file: str, names: set[str]) -> MaintenanceWindow:

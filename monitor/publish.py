@@ -20,6 +20,7 @@ from typing import Any, Protocol, TypeVar
 
 from monitor import alerts
 from monitor.config import Config
+from monitor.history import History
 from monitor.sinks.local import ResultsFile
 from monitor.state import StateStore, StoreError, open_store
 from monitor.state import last_starts as stored_starts
@@ -51,8 +52,10 @@ class LocalResults:
 
 class Publisher:
     def __init__(self, config: Config, store: StateStore, *, metric_sinks: Sequence[MetricSink] = (),
-                 alert_sinks: Sequence[AlertSink] = (), clock: Callable[[], float] = time.time) -> None:
+                 alert_sinks: Sequence[AlertSink] = (), clock: Callable[[], float] = time.time,
+                 history: History | None = None) -> None:
         self.config, self.store, self.clock = config, store, clock
+        self.history = history
         self.metric_sinks, self.alert_sinks = list(metric_sinks), list(alert_sinks)
         # A claim outlives any run that could still be sending it.
         self.lease_s = max(60.0, 2 * config.run_bound_s)
@@ -66,6 +69,7 @@ class Publisher:
             writer = threading.Thread(target=self._write_metrics, args=(report, deadline),
                                       name="synthmon-metrics", daemon=True)
             writer.start()
+        self._record_history(report)
         try:
             claimed = self._advance(report)
             if claimed:
@@ -75,6 +79,14 @@ class Publisher:
                       extra={"run_id": report.run_id})
         if writer is not None:
             writer.join(max(0.0, deadline - time.monotonic()) + 1.0)
+
+    def _record_history(self, report: RunReport) -> None:
+        if self.history is None:
+            return
+        try:
+            self.history.record(report)  # bounded and logged inside; never fails the run
+        except Exception:  # a history bug must not cost the run its alerts
+            log.exception("history: run %s not recorded", report.run_id)
 
     def _write_metrics(self, report: RunReport, deadline: float) -> None:
         for sink in self.metric_sinks:
@@ -152,11 +164,16 @@ class Publisher:
             log.error("cannot save schedule state: %s", exc)
 
     def alert_states(self) -> dict[str, dict[str, Any]]:
+        return self.read_alert_states() or {}
+
+    def read_alert_states(self) -> dict[str, dict[str, Any]] | None:
+        """Per check alert summary; None when the store cannot be read (at once, not after another
+        timeout, within STORE_RETRY_S of a failure), so that /status says `unknown`, never `ok`."""
         try:
-            states = self.store.load_all()
+            states = self._guarded(self.store.load_all)
         except StoreError as exc:
             log.error("cannot read alert state: %s", exc)
-            return {}
+            return None
         return {n: s.summary() for n, s in states.items() if n in self.config.check_names}
 
     def close(self) -> None:
@@ -166,6 +183,8 @@ class Publisher:
             close = getattr(sink, "close", None)  # sinks passed in by callers may have none
             if close is not None:
                 close()
+        if self.history is not None:
+            self.history.close()
         self.store.close()
 
 
@@ -193,5 +212,8 @@ def build_publisher(config: Config, *, clock: Callable[[], float] = time.time,
         from monitor.sinks.pubsub import PubSubSink
 
         alert_sinks.append(PubSubSink(s.project_id or "", s.alert_topic))
+    from monitor.history import open_history
+
     return Publisher(config, open_store(s.state, s.project_id), metric_sinks=metric_sinks,
-                     alert_sinks=alert_sinks, clock=clock)
+                     alert_sinks=alert_sinks, clock=clock,
+                     history=open_history(s.history, s.state, s.history_days, s.project_id, clock=clock))

@@ -1,0 +1,312 @@
+"""Every published result, kept for `history_days`: what /status, /history and `synthmon report` read.
+
+One row per result (time, location, check, ok, failure class, message, latency, phases, trace id and
+the run id that names it). SQLite locally (beside the state store), Firestore on Cloud Run
+(monitor/history_firestore.py). Recording never raises and never waits long: a history store that
+is down costs a run at most `TIMEOUT_S`, is logged, and is not tried again for `RETRY_S`.
+Success means the row is stored; the hourly counts beside it keep 30-day availability cheap to read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from probes.result import ProbeResult, RunReport
+
+log = logging.getLogger("synthmon.history")
+T = TypeVar("T")
+TIMEOUT_S = 1.0  # one history write, lock waits included
+RETRY_S = 30.0  # after a failure, recording is skipped (and logged) for this long
+READ_RETRY_S = 10.0
+PRUNE_EVERY_S = 3600.0
+PRUNE_BATCH = 5000  # rows per delete: a prune holds the write lock for milliseconds, not seconds
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    ts: float  # epoch seconds the result was published (its run's end)
+    location: str
+    check: str
+    ok: bool
+    cls: str | None
+    message: str | None
+    latency_ms: float | None
+    run_id: str
+    phases_ms: dict[str, float] = dataclasses.field(default_factory=dict)
+    trace_id: str | None = None
+    target: str = ""
+    diagnosis: str | None = None
+    attempts: int | None = None  # probes behind this result (retries + 1) when more than one
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["failure_class"] = d.pop("cls")
+        return d
+
+
+def rows_of(report: RunReport, at: float) -> list[Row]:
+    """The history rows of a (redacted) run report."""
+    return [_row(r, report, at) for r in report.results]
+
+
+def _row(r: ProbeResult, report: RunReport, at: float) -> Row:
+    attempts = r.details.get("attempts")
+    trace = r.details.get("trace_id")
+    return Row(ts=at, location=report.location, check=r.name, ok=r.ok,
+               cls=r.failure.cls if r.failure else None, message=r.failure.message if r.failure else None,
+               latency_ms=None if r.latency_ms is None else round(r.latency_ms, 3), run_id=report.run_id,
+               phases_ms={k: round(v, 3) for k, v in r.phases_ms.items()},
+               trace_id=trace if isinstance(trace, str) else None, target=r.target, diagnosis=r.diagnosis,
+               attempts=len(attempts) if isinstance(attempts, list) and len(attempts) > 1 else None)
+
+
+class HistoryError(Exception):
+    """The history store could not be read or written."""
+
+
+class HistoryStore(Protocol):
+    def write(self, rows: list[Row]) -> None: ...
+
+    def recent(self, check: str, *, limit: int, since: float | None = None,
+               failures_only: bool = False) -> list[Row]:
+        """Newest first, every location."""
+
+    def get(self, check: str, run_id: str) -> Row | None: ...
+
+    def counts(self, check: str, since: float) -> dict[str, tuple[int, int]]:
+        """location -> (results, failures) since `since`."""
+
+    def prune(self, before: float) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class History:
+    """The sink `Publisher.publish` calls: records a report, never raises, prunes on its own thread."""
+
+    def __init__(self, store: HistoryStore, days: int, *, clock: Callable[[], float] = time.time) -> None:
+        self.store, self.days, self.clock = store, days, clock
+        self._failed_at: float | None = None
+        self._read_failed_at: float | None = None
+        self._last_prune = 0.0
+        self._pruning = threading.Lock()
+
+    def record(self, report: RunReport) -> bool:
+        """Store the report's results; False (logged) when the store is down or failed recently."""
+        now = self.clock()
+        if self._failed_at is not None and 0 <= now - self._failed_at < RETRY_S:
+            log.warning("history store failed %.0f s ago: run %s not recorded", now - self._failed_at,
+                        report.run_id, extra={"run_id": report.run_id})
+            return False
+        try:
+            self.store.write(rows_of(report, now))
+        except HistoryError as exc:
+            self._failed_at = now
+            log.error("history store unavailable, run %s not recorded: %s", report.run_id, exc,
+                      extra={"run_id": report.run_id})
+            return False
+        self._failed_at = None
+        if now - self._last_prune >= PRUNE_EVERY_S:
+            self._last_prune = now
+            threading.Thread(target=self.prune, name="synthmon-history-prune", daemon=True).start()
+        return True
+
+    def prune(self) -> int:
+        """Drop what is older than `days`; on its own thread, in batches, so runs never wait for it."""
+        if not self._pruning.acquire(blocking=False):
+            return 0
+        try:
+            return self.store.prune(self.clock() - self.days * 86400)
+        except HistoryError as exc:
+            log.error("history prune failed: %s", exc)
+            return 0
+        finally:
+            self._pruning.release()
+
+    def recent(self, check: str, *, limit: int, since: float | None = None,
+               failures_only: bool = False) -> list[Row]:
+        return self._read(lambda: self.store.recent(check, limit=limit, since=since, failures_only=failures_only))
+
+    def get(self, check: str, run_id: str) -> Row | None:
+        return self._read(lambda: self.store.get(check, run_id))
+
+    def counts(self, check: str, since: float) -> dict[str, tuple[int, int]]:
+        return self._read(lambda: self.store.counts(check, since))
+
+    def _read(self, fn: Callable[[], T]) -> T:
+        """Reads fail at once within READ_RETRY_S of a failed read: a page must not wait out the
+        store's timeout once per query."""
+        failed_at = self._read_failed_at
+        if failed_at is not None and 0 <= self.clock() - failed_at < READ_RETRY_S:
+            raise HistoryError(f"history store failed {self.clock() - failed_at:.0f} s ago")
+        try:
+            out = fn()
+        except HistoryError:
+            self._read_failed_at = self.clock()
+            raise
+        self._read_failed_at = None
+        return out
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_history(url: str | None, state_url: str, days: int, project_id: str | None = None, *,
+                 clock: Callable[[], float] = time.time) -> History:
+    """The history store named by `sinks.history`, else the one beside `sinks.state`."""
+    if url is None:
+        if state_url.startswith("sqlite:///"):
+            path = Path(state_url[len("sqlite:///"):])
+            url = f"sqlite:///{path.with_name('history.db')}"
+        elif state_url.startswith("firestore://"):
+            database = state_url[len("firestore://"):].partition("/")[0]
+            url = f"firestore://{database}/synthmon-history"
+        else:
+            url = "memory://"
+    if url.startswith("firestore://"):
+        from monitor.history_firestore import FirestoreHistory
+
+        database, _, collection = url[len("firestore://"):].partition("/")
+        return History(FirestoreHistory(project_id, database or "(default)", collection or "synthmon-history"),
+                       days, clock=clock)
+    return History(SqliteHistory(":memory:" if url == "memory://" else url[len("sqlite:///"):]), days, clock=clock)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+  ts REAL NOT NULL, location TEXT NOT NULL, check_name TEXT NOT NULL, ok INTEGER NOT NULL,
+  cls TEXT, latency_ms REAL, run_id TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS results_check_ts ON results (check_name, ts);
+CREATE INDEX IF NOT EXISTS results_run ON results (run_id);
+CREATE TABLE IF NOT EXISTS hourly (
+  check_name TEXT NOT NULL, location TEXT NOT NULL, hour INTEGER NOT NULL,
+  total INTEGER NOT NULL, failures INTEGER NOT NULL,
+  PRIMARY KEY (check_name, location, hour)) WITHOUT ROWID;
+"""
+_COLS = "ts, location, check_name, ok, cls, latency_ms, run_id, data"
+
+
+class SqliteHistory:
+    """`results` (one row per result, indexed by check and time) and `hourly` (counts per check,
+    location and hour, updated in the same transaction) in one SQLite file, WAL mode."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        # One connection for writes and one for reads, each behind its own lock: with WAL a page
+        # being rendered never holds up a run's write. ":memory:" is one database, so one connection.
+        self._conns: dict[str, sqlite3.Connection] = {}
+        self._locks = {"w": threading.Lock(), "r": threading.Lock()}
+
+    def _open(self) -> sqlite3.Connection:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _run(self, fn: Callable[[sqlite3.Connection], Any], mode: str = "r") -> Any:
+        mode = "w" if self.path == ":memory:" else mode
+        try:
+            with self._locks[mode]:
+                db = self._conns.get(mode)
+                if db is None:
+                    db = self._conns[mode] = self._open()
+                return fn(db)
+        except (sqlite3.Error, OSError) as exc:
+            raise HistoryError(f"{self.path}: {exc}") from exc
+
+    def write(self, rows: list[Row]) -> None:
+        if not rows:
+            return
+
+        def tx(db: sqlite3.Connection) -> None:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(f"INSERT INTO results ({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                               [_encode(r) for r in rows])
+                db.executemany("INSERT INTO hourly VALUES (?, ?, ?, 1, ?) ON CONFLICT DO UPDATE SET "
+                               "total = total + 1, failures = failures + excluded.failures",
+                               [(r.check, r.location, int(r.ts // 3600), int(not r.ok)) for r in rows])
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+
+        self._run(tx, "w")
+
+    def recent(self, check: str, *, limit: int, since: float | None = None,
+               failures_only: bool = False) -> list[Row]:
+        sql = (f"SELECT {_COLS} FROM results WHERE check_name = ? AND ts >= ?"
+               + (" AND ok = 0" if failures_only else "") + " ORDER BY ts DESC LIMIT ?")
+        rows = self._run(lambda db: db.execute(sql, (check, since or 0.0, limit)).fetchall())
+        return [_decode(r) for r in rows]
+
+    def get(self, check: str, run_id: str) -> Row | None:
+        row = self._run(lambda db: db.execute(f"SELECT {_COLS} FROM results WHERE run_id = ? AND check_name = ?",
+                                              (run_id, check)).fetchone())
+        return None if row is None else _decode(row)
+
+    def counts(self, check: str, since: float) -> dict[str, tuple[int, int]]:
+        """Exact: raw rows up to the first whole hour after `since`, hourly counts from there."""
+        hour = int(-(-since // 3600))
+
+        def q(db: sqlite3.Connection) -> list[tuple[str, int, int]]:
+            return db.execute(
+                "SELECT location, SUM(t), SUM(f) FROM ("
+                " SELECT location, COUNT(*) AS t, SUM(1 - ok) AS f FROM results"
+                "  WHERE check_name = ? AND ts >= ? AND ts < ? GROUP BY location"
+                " UNION ALL SELECT location, SUM(total), SUM(failures) FROM hourly"
+                "  WHERE check_name = ? AND hour >= ? GROUP BY location) GROUP BY location",
+                (check, since, hour * 3600.0, check, hour)).fetchall()
+
+        return {loc: (int(t), int(f)) for loc, t, f in self._run(q)}
+
+    def prune(self, before: float) -> int:
+        removed = 0
+        while True:
+            n = self._run(lambda db: db.execute(
+                "DELETE FROM results WHERE rowid IN (SELECT rowid FROM results WHERE ts < ? LIMIT ?)",
+                (before, PRUNE_BATCH)).rowcount, "w")
+            removed += n
+            if n < PRUNE_BATCH:
+                break
+        self._run(lambda db: db.execute("DELETE FROM hourly WHERE hour < ?", (int(before // 3600),)), "w")
+        return removed
+
+    def close(self) -> None:
+        for mode, lock in self._locks.items():
+            with lock:
+                db = self._conns.pop(mode, None)
+            if db is not None:
+                db.close()
+
+
+def _encode(r: Row) -> tuple[Any, ...]:
+    data = {"message": r.message, "phases_ms": r.phases_ms, "trace_id": r.trace_id, "target": r.target,
+            "diagnosis": r.diagnosis, "attempts": r.attempts}
+    return (r.ts, r.location, r.check, int(r.ok), r.cls, r.latency_ms, r.run_id,
+            json.dumps({k: v for k, v in data.items() if v not in (None, {})}, separators=(",", ":")))
+
+
+def _decode(t: Iterable[Any]) -> Row:
+    ts, location, check, ok, cls, latency_ms, run_id, data = t
+    d = json.loads(data)
+    return Row(ts=ts, location=location, check=check, ok=bool(ok), cls=cls, message=d.get("message"),
+               latency_ms=latency_ms, run_id=run_id, phases_ms=d.get("phases_ms") or {},
+               trace_id=d.get("trace_id"), target=d.get("target", ""), diagnosis=d.get("diagnosis"),
+               attempts=d.get("attempts"))
