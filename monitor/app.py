@@ -256,3 +256,4 @@ def _on_call_routes(app: Flask) -> None:
     app.add_url_rule("/status/<check>", view_func=views.status_check, methods=["GET"])
     app.add_url_rule("/status/<check>/<run_id>", view_func=views.status_result, methods=["GET"])
     app.add_url_rule("/history", view_func=views.history, methods=["GET"])
+    app.register_error_handler(views._BadFormat, views._bad_format)

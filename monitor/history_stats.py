@@ -108,18 +108,21 @@ def iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def parse_since(text: str, now: float) -> float:
-    """`7d`, `24h`, `90m`, `30s`, an ISO 8601 time or epoch seconds; ValueError otherwise."""
-    import datetime as dt
+SINCE_PATTERN = r"^([0-9]{1,6}[smhd]|[0-9]{1,12}(\.[0-9]{1,6})?)$"
 
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+def parse_since(text: str, now: float) -> float:
+    """`7d`, `24h`, `90m`, `30s`, epoch seconds, or an ISO 8601 time (`2026-03-01T22:00:00Z`);
+    ValueError otherwise."""
+    import datetime as dt
+    import re
+
     t = text.strip()
-    if t[-1:] in units and t[:-1].replace(".", "", 1).isdigit():
-        return now - float(t[:-1]) * units[t[-1]]
-    try:
-        return float(t)
-    except ValueError:
-        pass
+    if re.fullmatch(SINCE_PATTERN, t):
+        units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+        return now - float(t[:-1]) * units[t[-1]] if t[-1] in units else float(t)
+    if not re.match(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T", t):
+        raise ValueError(f"not a time: {text!r}")
     parsed = dt.datetime.fromisoformat(t.replace("Z", "+00:00"))
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)

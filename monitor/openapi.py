@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from monitor.history_stats import SINCE_PATTERN
 from probes.checks import NAME
 from probes.result import FAILURE_CLASSES
 
@@ -102,7 +103,8 @@ def document(check_names: tuple[str, ...], max_checks: int, *, auth: bool = Fals
 def _on_call_paths(name: dict[str, Any], bad: dict[str, Any], denied: dict[str, Any]) -> dict[str, Any]:
     page = {"application/json": {"schema": {"type": "object"}}, "text/html": {"schema": {"type": "string"}}}
     fmt = {"name": "format", "in": "query", "required": False, "schema": {"enum": ["json", "html"]}}
-    missing = {"404": _json("Error", "not a configured check, or no such result"),
+    missing = {"400": _json("Error", "format must be json or html"),
+               "404": _json("Error", "not a configured check, or no such result"),
                "503": _json("Error", "the history store cannot be read")}
     check = {"name": "check", "in": "path", "required": True, "schema": name}
     return {
@@ -120,7 +122,7 @@ def _on_call_paths(name: dict[str, Any], bad: dict[str, Any], denied: dict[str, 
             "parameters": [{"name": "check", "in": "query", "required": True, "schema": name},
                            {"name": "since", "in": "query", "required": False,
                             "description": "90m, 24h, 7d, ISO 8601 or epoch seconds (default 1h)",
-                            "schema": {"type": "string"}},
+                            "schema": {"type": "string", "pattern": SINCE_PATTERN}},
                            {"name": "limit", "in": "query", "required": False,
                             "schema": {"type": "integer", "minimum": 1, "maximum": 5000}}],
             "responses": {"200": {"description": "results", "content": {"application/json": {

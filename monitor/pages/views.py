@@ -26,11 +26,22 @@ def _service() -> Any:
     return current_app.extensions[EXTENSION]
 
 
+class _BadFormat(Exception):
+    """`format` is neither json nor html: answered 400."""
+
+
 def _wants_html() -> bool:
-    fmt = request.args.get("format")
-    if fmt in ("json", "html"):
-        return fmt == "html"
+    """`format=json|html` (once) wins; else the Accept header (JSON unless a browser prefers HTML)."""
+    values = request.args.getlist("format")
+    if values:
+        if len(values) > 1 or values[0] not in ("json", "html"):
+            raise _BadFormat
+        return values[0] == "html"
     return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
+
+
+def _bad_format(_: Exception) -> Any:
+    return _error(400, "format must be given once, as json or html")
 
 
 def _refresh_s() -> int:
