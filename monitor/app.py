@@ -210,7 +210,9 @@ def metrics() -> Any:
     m = _service().monitor
     body = prometheus.render(list(m.published.values()), m.config.location,
                              duration_ms=m.last_published.duration_ms if m.last_published else None,
-                             checks={c.name: c for c in m.config.checks})
+                             checks={c.name: c for c in m.config.checks},
+                             counters=next((s for s in getattr(m.publisher, "metric_sinks", ())
+                                            if isinstance(s, prometheus.Counters)), None))
     return Response(body, content_type=prometheus.CONTENT_TYPE)
 
 

@@ -204,7 +204,10 @@ def build_publisher(config: Config, *, clock: Callable[[], float] = time.time,
         metric_sinks.append(CloudMonitoringSink(
             s.project_id or "", s.job, emulator_host=env.get("MONITORING_EMULATOR_HOST") or None,
             checks={c.name: c for c in config.checks}))
-    # "prometheus" needs nothing here: /metrics renders the latest results (monitor.sinks.prometheus).
+    if "prometheus" in s.metrics:  # /metrics: gauges of the latest results, plus these counters
+        from monitor.sinks.prometheus import Counters
+
+        metric_sinks.append(Counters(config.location))
     alert_sinks: list[AlertSink] = []
     if "local" in s.alerts:
         alert_sinks.append(AlertsFile(s.alerts_file))

@@ -183,6 +183,10 @@ def test_metrics_prometheus_text_of_latest_results(client, target: Target) -> No
     assert 'synthmon_check_success{check="web"' in text
     assert any(line.startswith("synthmon_check_success{check=\"down\"") and line.endswith(" 0.0")
                for line in text.splitlines())
+    client.get("/probe?check=down")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'synthmon_check_total{check="down",location="test-loopback",result="unavailable"} 2.0' in text
+    assert 'synthmon_probe_latency_ms_count{check="web",location="test-loopback"} 1.0' in text
 
 
 def test_token_guards_every_route_but_healthz(cfg: config_mod.Config, target: Target) -> None:
