@@ -12,10 +12,9 @@ worker, monitor/gunicorn_conf.py); a restart starts them at 0, which `rate()` ha
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
-
-import threading
 
 from monitor import timeseries
 from monitor.metrics import METRICS
