@@ -54,6 +54,9 @@ def svg(lines: dict[str, list[tuple[float, float]]], start: float, end: float) -
         width = 2 if name == "total" else 1.2
         out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="{width}" points="{pts}" '
                    f'data-phase="{e(name)}"/>')
+        if len(lines[name]) == 1:  # a line of one point draws nothing
+            (t, v), = lines[name]
+            out.append(f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="3" fill="{colour}"/>')
         legend.append(f'<span style="color:{colour}">■ {e(name)}</span>')
     out.append(f'<text x="{PAD_L}" y="{H - 8}">{_clock(start)}</text>'
                f'<text x="{W - 8}" y="{H - 8}" text-anchor="end">{_clock(end)}</text></svg>')

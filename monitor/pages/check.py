@@ -18,12 +18,14 @@ def document(check: Any, hist: History, now: float) -> dict[str, Any]:
     """JSON of the check page; raises HistoryError when the history cannot be read."""
     rows = hist.recent(check.name, limit=ROW_LIMIT, since=now - INCIDENTS_S)[::-1]
     day = [r for r in rows if r.ts >= now - CHART_S]
+    start = min(now - 60, day[0].ts) if day else now - CHART_S  # the chart spans what there is
     found = stats.incidents(rows, check.failure_threshold, check.success_threshold)
     failures = hist.recent(check.name, limit=20, failures_only=True)
     return {
         "name": check.name, "type": check.type, "target": check.target,
         "latency_by_phase": {k: [[stats.iso(t), round(v, 2)] for t, v in pts]
-                             for k, pts in chart.series(day, now - CHART_S, now).items()},
+                             for k, pts in chart.series(day, start, now).items()},
+        "chart_start": stats.iso(start),
         "incidents": [i.to_dict(now) for i in reversed(found)],
         "incident_rule": f"{check.failure_threshold} consecutive failures open one; "
                          f"{check.success_threshold} consecutive passes close it",
@@ -37,7 +39,7 @@ def html(doc: dict[str, Any], now: float) -> str:
     parts = [f'<p><a href="/status">← all checks</a></p><h1>{e(doc["name"])} <small>{e(doc["type"])}</small></h1>',
              f'<div class="target">{e(doc["target"])}</div>',
              f'<h2>Latency by phase, last 24 h ({doc["results_24h"]} results)</h2>',
-             chart.svg(lines, now - CHART_S, now),
+             chart.svg(lines, stats.parse_since(doc["chart_start"], now), now),
              f'<h2>Incidents, last 7 days</h2><p class="nums">{e(doc["incident_rule"])}</p>']
     if doc["incidents"]:
         rows = "".join(
