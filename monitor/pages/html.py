@@ -8,6 +8,7 @@ import urllib.parse
 from typing import Any
 
 REFRESH_S = 15
+SYNTHETIC = "synthetic-"  # run ids of the demo's back-fill (monitor/demo_history.py)
 CLASS_COLOURS = {
     "ok": "#2e7d32", "unavailable": "#c62828", "connect_refused": "#b71c1c", "connect_timeout": "#d32f2f",
     "dns": "#283593", "tls": "#00838f", "cert_expiring": "#0097a7", "http_status": "#d84315",
@@ -89,9 +90,11 @@ def bar(check: str, results: list[dict[str, Any]]) -> str:
     links = []
     for r in results:
         cls = "ok" if r["ok"] else (r["class"] or "internal")
-        title = f'{r["at"]} {cls}'
+        synthetic = r["run_id"].startswith(SYNTHETIC)
+        title = f'{r["at"]} {cls}' + (" (synthetic demo history)" if synthetic else "")
         links.append(f'<a href="/status/{q(check)}/{q(r["run_id"])}" title="{e(title)}" data-class="{e(cls)}" '
-                     f'style="background:{CLASS_COLOURS.get(cls, "#424242")}" aria-label="{e(title)}"></a>')
+                     f'style="background:{CLASS_COLOURS.get(cls, "#424242")}{";opacity:.35" if synthetic else ""}" '
+                     f'aria-label="{e(title)}"></a>')
     return f'<div class="bar">{"".join(links) or "<small>no results yet</small>"}</div>'
 
 
@@ -104,6 +107,9 @@ def status(doc: dict[str, Any], refresh_s: int = REFRESH_S) -> str:
                  + (f"; {len(doc['runs_in_progress'])} run(s) in progress" if doc["runs_in_progress"] else "")
                  + f" · page generated {e(doc['generated_at'])}</p>")
     parts += [f'<div class="err">{e(msg)}</div>' for msg in doc["errors"]]
+    if any(b["run_id"].startswith(SYNTHETIC) for c in doc["checks"] for loc in c["locations"] for b in loc["bar"]):
+        parts.append('<p class="nums" id="synthetic-note">Faded bars are synthetic demo history written at start, '
+                     "not measured; the bright ones are real results.</p>")
     for c in doc["checks"]:
         parts.append(_check(c))
     return page("synthmon status", "".join(parts), refresh_s)
