@@ -1,8 +1,10 @@
 """History in Firestore, for Cloud Run: one document per result, shared by every region's instances.
 
-Document id `<run_id>.<check>`, so a retried write stores nothing twice. Availability comes from
-Firestore's `count()` aggregation (billed one read per 1,000 index entries, not per document), cached
-for the long windows. Every call gives up within `history.TIMEOUT_S` x 3, retries included.
+Document id `<run_id>.<check>`, so a retried write stores nothing twice. Reads are what costs money
+on a page that refreshes itself, so: the latest rows per check are kept in memory and only newer
+ones are fetched; availability comes from Firestore's `count()` aggregation (billed one read per
+1,000 index entries, not per document), cached per window (`COUNT_CACHE_S`). Every call gives up
+within `CALL_TIMEOUT_S`, retries included.
 Queries need the composite indexes (check, ts) and (check, ok, ts) that terraform/ declares.
 """
 
@@ -18,7 +20,10 @@ from typing import Any
 from monitor.history import HistoryError, Row, _decode, _encode
 
 CALL_TIMEOUT_S = 3.0
-COUNT_CACHE_S = 300.0  # counts over windows of a day or more: recomputed every five minutes
+# How stale a count may be, by window length: a 30-day availability moves slowly.
+COUNT_CACHE_S = ((3600.0, 60.0), (86400.0, 300.0), (float("inf"), 3600.0))
+REBUILD_S = 600.0
+RECENT_CACHE = 200  # latest rows kept per check (the bar needs 60 per location)
 BATCH = 500  # Firestore's limit of writes per batch
 
 
@@ -28,6 +33,8 @@ class FirestoreHistory:
         self._client: Any = None
         self._lock = threading.Lock()
         self._counts: dict[tuple[str, int], tuple[float, dict[str, tuple[int, int]]]] = {}
+        self._latest: dict[str, list[Row]] = {}  # newest first, at most RECENT_CACHE
+        self._latest_built: dict[str, float] = {}
 
     def _coll(self) -> Any:
         with self._lock:
@@ -52,6 +59,24 @@ class FirestoreHistory:
 
     def recent(self, check: str, *, limit: int, since: float | None = None,
                failures_only: bool = False) -> list[Row]:
+        if failures_only or limit > RECENT_CACHE:
+            return self._query(check, limit=limit, since=since, failures_only=failures_only)
+        cached = self._latest.get(check)
+        # Rebuilt now and then: a row another region wrote with an older time (clock skew) than
+        # the newest one seen here would otherwise never show.
+        if cached is None or time.monotonic() - self._latest_built.get(check, 0.0) > REBUILD_S:
+            cached = self._query(check, limit=RECENT_CACHE)
+            self._latest_built[check] = time.monotonic()
+        else:  # only what was written since (ts >= newest cached; a tie is dropped by run id)
+            known = {r.run_id for r in cached}
+            newer = [r for r in self._query(check, limit=RECENT_CACHE, since=cached[0].ts if cached else None)
+                     if r.run_id not in known]
+            cached = (newer + cached)[:RECENT_CACHE]
+        self._latest[check] = cached
+        return [r for r in cached if since is None or r.ts >= since][:limit]
+
+    def _query(self, check: str, *, limit: int, since: float | None = None,
+               failures_only: bool = False) -> list[Row]:
         from google.cloud.firestore_v1.base_query import FieldFilter
 
         with _errors():
@@ -71,9 +96,10 @@ class FirestoreHistory:
     def counts(self, check: str, since: float) -> dict[str, tuple[int, int]]:
         """Per location: two count() aggregations per location seen in the last 30 days."""
         now = time.time()
-        key = (check, int(now - since))
+        key = (check, int(round(now - since, -1)))
         cached = self._counts.get(key)
-        if key[1] >= 86400 and cached is not None and now - cached[0] < COUNT_CACHE_S:
+        max_age = next(age for window, age in COUNT_CACHE_S if key[1] <= window)
+        if cached is not None and now - cached[0] < max_age:
             return cached[1]
         from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -90,8 +116,8 @@ class FirestoreHistory:
         return out
 
     def _locations(self, check: str, now: float) -> list[str]:
-        """The locations that wrote this check's latest results (one per location, newest 200 rows)."""
-        return sorted({r.location for r in self.recent(check, limit=200, since=now - 86400)})
+        """The locations among this check's latest results (from the in-memory rows)."""
+        return sorted({r.location for r in self.recent(check, limit=RECENT_CACHE, since=now - 86400)})
 
     def prune(self, before: float) -> int:
         """Delete documents older than `before` in batches (a TTL policy on `expire_at` does the same)."""
@@ -109,6 +135,7 @@ class FirestoreHistory:
                     batch.delete(d.reference)
                 batch.commit(timeout=CALL_TIMEOUT_S)
                 removed += len(docs)
+                self._latest.clear()
 
     def close(self) -> None:
         with self._lock:

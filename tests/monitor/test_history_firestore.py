@@ -55,6 +55,12 @@ def test_rows_round_trip_newest_first_across_locations(store: FirestoreHistory) 
     assert store.counts("api", now - 300) == {"eu": (2, 1), "us": (3, 1)}
     assert store.prune(now - 300) == 5
     assert len(store.recent("api", limit=20)) == 5
+    other = FirestoreHistory(store.project_id, store.database, store.collection)  # another region
+    try:
+        other.write([row(now + 1, ok=False, location="asia", i=99)])
+    finally:
+        other.close()
+    assert store.recent("api", limit=20)[0].run_id == "run99"  # the in-memory rows take in newer ones
 
 
 def test_a_history_store_that_is_down_costs_one_bounded_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
