@@ -5,7 +5,8 @@ on a page that refreshes itself, so: the latest rows per check are kept in memor
 ones are fetched; availability comes from Firestore's `count()` aggregation (billed one read per
 1,000 index entries, not per document), cached per window (`COUNT_CACHE_S`). Every call gives up
 within `CALL_TIMEOUT_S`, retries included.
-Queries need the composite indexes (check, ts) and (check, ok, ts) that terraform/ declares.
+Queries need composite indexes: (check, ts desc), (check, ok, ts desc), (check, location, ts) and
+(check, location, ok, ts); terraform/ does not declare them yet (the README says so).
 """
 
 from __future__ import annotations
