@@ -110,10 +110,11 @@ def test_a_503_shows_red_with_its_message_opens_an_incident_and_resolves(
     page.wait_for_selector(f'{cell} .bar a[data-class="unavailable"]', timeout=30_000)
     page.wait_for_function(f"document.querySelector('{cell}').innerText.includes('HTTP 503')", timeout=30_000)
     page.wait_for_selector('#check-backend-health[data-state="firing"]', timeout=30_000)
-    text = page.inner_text(cell)
+    text = page.locator(cell).inner_text()
     assert "unavailable" in text and "failing since" in text
-    red = page.query_selector(f'{cell} .bar a[data-class="unavailable"]')
-    assert page.evaluate("e => getComputedStyle(e).backgroundColor", red) == "rgb(198, 40, 40)"
+    # A locator, not an element handle: the page replaces its <main> while we look at it.
+    red = page.locator(f'{cell} .bar a[data-class="unavailable"]').last
+    assert red.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(198, 40, 40)"
     page.screenshot(path=str(shots / "2-503.png"), full_page=True)
 
     red.click()
@@ -146,7 +147,8 @@ def test_the_page_refreshes_in_place_and_keeps_the_scroll_position(
     page = browser.new_page(viewport={"width": 360, "height": 300})
     page.goto(base + "/status?refresh=1")
     page.wait_for_selector('#check-echo .bar a[data-class="ok"]', timeout=30_000)
-    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    # Half-way down: at the very bottom a page that gets one line shorter must move.
+    page.evaluate("window.scrollTo(0, (document.documentElement.scrollHeight - window.innerHeight) / 2)")
     y = page.evaluate("window.scrollY")
     assert y > 0
     page.evaluate("document.querySelector('main').dataset.old = '1'")
