@@ -27,7 +27,8 @@ TIMEOUT_S = 1.0  # one history write, lock waits included
 RETRY_S = 30.0  # after a failure, recording is skipped (and logged) for this long
 READ_RETRY_S = 10.0
 PRUNE_EVERY_S = 3600.0
-PRUNE_BATCH = 5000  # rows per delete: a prune holds the write lock for milliseconds, not seconds
+PRUNE_BATCH = 5000
+CHECKPOINT_EVERY = 50  # writes (runs) between WAL checkpoints  # rows per delete: a prune holds the write lock for milliseconds, not seconds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,8 +77,8 @@ class HistoryStore(Protocol):
     def write(self, rows: list[Row]) -> None: ...
 
     def recent(self, check: str, *, limit: int, since: float | None = None,
-               failures_only: bool = False) -> list[Row]:
-        """Newest first, every location."""
+               failures_only: bool = False, light: bool = False) -> list[Row]:
+        """Newest first, every location; `light` rows may leave out message, phases and trace id."""
 
     def get(self, check: str, run_id: str) -> Row | None: ...
 
@@ -132,8 +133,10 @@ class History:
             self._pruning.release()
 
     def recent(self, check: str, *, limit: int, since: float | None = None,
-               failures_only: bool = False) -> list[Row]:
-        return self._read(lambda: self.store.recent(check, limit=limit, since=since, failures_only=failures_only))
+               failures_only: bool = False, light: bool = False) -> list[Row]:
+        """Newest first. `light`: without message, phases, trace id (cheaper, for streaks and counts)."""
+        return self._read(lambda: self.store.recent(check, limit=limit, since=since, failures_only=failures_only,
+                                                    light=light))
 
     def get(self, check: str, run_id: str) -> Row | None:
         return self._read(lambda: self.store.get(check, run_id))
@@ -203,7 +206,8 @@ class SqliteHistory:
         # One connection for writes and one for reads, each behind its own lock: with WAL a page
         # being rendered never holds up a run's write. ":memory:" is one database, so one connection.
         self._conns: dict[str, sqlite3.Connection] = {}
-        self._locks = {"w": threading.Lock(), "r": threading.Lock()}
+        self._locks = {"w": threading.Lock(), "r": threading.Lock(), "c": threading.Lock()}
+        self._writes = 0
 
     def _open(self) -> sqlite3.Connection:
         if self.path != ":memory:":
@@ -212,6 +216,8 @@ class SqliteHistory:
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoints run on a thread of their own (checkpoint()), never inside a run's commit.
+            db.execute("PRAGMA wal_autocheckpoint=0")
             db.executescript(_SCHEMA)
         except BaseException:
             db.close()
@@ -248,10 +254,21 @@ class SqliteHistory:
                 raise
 
         self._run(tx, "w")
+        self._writes += 1
+        if self._writes % CHECKPOINT_EVERY == 0 and self.path != ":memory:":
+            threading.Thread(target=self.checkpoint, name="synthmon-history-checkpoint", daemon=True).start()
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database without blocking writers (PASSIVE), on its own connection."""
+        try:
+            self._run(lambda db: db.execute("PRAGMA wal_checkpoint(PASSIVE)"), "c")
+        except HistoryError as exc:
+            log.warning("history checkpoint failed: %s", exc)
 
     def recent(self, check: str, *, limit: int, since: float | None = None,
-               failures_only: bool = False) -> list[Row]:
-        sql = (f"SELECT {_COLS} FROM results WHERE check_name = ? AND ts >= ?"
+               failures_only: bool = False, light: bool = False) -> list[Row]:
+        cols = _COLS.replace("data", "'{}'") if light else _COLS
+        sql = (f"SELECT {cols} FROM results WHERE check_name = ? AND ts >= ?"
                + (" AND ok = 0" if failures_only else "") + " ORDER BY ts DESC LIMIT ?")
         rows = self._run(lambda db: db.execute(sql, (check, since or 0.0, limit)).fetchall())
         return [_decode(r) for r in rows]

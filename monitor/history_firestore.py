@@ -59,7 +59,7 @@ class FirestoreHistory:
                 batch.commit(timeout=CALL_TIMEOUT_S)
 
     def recent(self, check: str, *, limit: int, since: float | None = None,
-               failures_only: bool = False) -> list[Row]:
+               failures_only: bool = False, light: bool = False) -> list[Row]:
         if failures_only or limit > RECENT_CACHE:
             return self._query(check, limit=limit, since=since, failures_only=failures_only)
         cached = self._latest.get(check)

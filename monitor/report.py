@@ -22,7 +22,7 @@ def build(config: Any, hist: History, since: float, now: float) -> dict[str, Any
     checks = []
     golden: list[dict[str, Any]] = []
     for check in config.checks:
-        rows = hist.recent(check.name, limit=MAX_ROWS, since=since)[::-1]
+        rows = hist.recent(check.name, limit=MAX_ROWS, since=since, light=True)[::-1]
         failures = sum(not r.ok for r in rows)
         found = stats.incidents(rows, check.failure_threshold, check.success_threshold)
         resolved = [i.duration_s(now) for i in found if i.end is not None]
@@ -35,7 +35,7 @@ def build(config: Any, hist: History, since: float, now: float) -> dict[str, Any
             "incidents": [i.to_dict(now) for i in found],
             "time_to_resolve_s": None if not resolved else {
                 "mean": round(sum(resolved) / len(resolved), 1), "max": round(max(resolved), 1)},
-            "current": {loc: {"ok": r.ok, "at": stats.iso(r.ts), "failure_class": r.cls, "message": r.message}
+            "current": {loc: {"ok": r.ok, "at": stats.iso(r.ts), "failure_class": r.cls}
                         for loc, r in sorted(latest.items())},
         }
         checks.append(entry)

@@ -16,10 +16,14 @@ ROW_LIMIT = 50_000  # a week of one-minute results for up to five locations
 
 def document(check: Any, hist: History, now: float) -> dict[str, Any]:
     """JSON of the check page; raises HistoryError when the history cannot be read."""
-    rows = hist.recent(check.name, limit=ROW_LIMIT, since=now - INCIDENTS_S)[::-1]
-    day = [r for r in rows if r.ts >= now - CHART_S]
+    rows = hist.recent(check.name, limit=ROW_LIMIT, since=now - INCIDENTS_S, light=True)[::-1]
+    day = hist.recent(check.name, limit=ROW_LIMIT, since=now - CHART_S)[::-1]
     start = min(now - 60, day[0].ts) if day else now - CHART_S  # the chart spans what there is
     found = stats.incidents(rows, check.failure_threshold, check.success_threshold)
+    for incident in found[-20:]:  # light rows carry no message: the first failure's, from its row
+        first = next((r for r in rows if r.ts == incident.start and r.location == incident.location), None)
+        full = hist.get(check.name, first.run_id) if first is not None else None
+        incident.first_message = full.message if full is not None else None
     failures = hist.recent(check.name, limit=20, failures_only=True)
     return {
         "name": check.name, "type": check.type, "target": check.target,

@@ -114,3 +114,4 @@ def test_history_json_is_bounded_and_for_configured_checks_only(tmp_path: Path, 
     assert client.get("/status/nope").status_code == 404
     page = client.get("/status/down?format=json").json
     assert page["incidents"][0]["open"] is True and len(page["failures"]) == 3
+    assert page["incidents"][0]["message"].startswith("HTTP 503")
