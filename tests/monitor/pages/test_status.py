@@ -54,6 +54,11 @@ def test_two_locations_sharing_the_stores_show_as_cells_of_one_row(tmp_path: Pat
     assert down["state"] == "firing" and down["locations"][0]["message"].startswith("HTTP 503")
     web = next(c for c in doc["checks"] if c["name"] == "web")
     assert [c["availability"]["1h"] for c in web["locations"]] == [1.0, 1.0]
+    promised = {"state", "failure_class", "message", "diagnosis", "dedup_key", "since", "consecutive_failures",
+                "consecutive_passes", "pending_messages", "slo", "locations"}  # docs/publishing.md
+    assert promised <= set(down) and down["dedup_key"] == "down/unavailable"
+    assert {"state", "since", "message", "diagnosis", "bar", "availability", "p50_ms", "p95_ms", "age_s",
+            "trace_id", "attempts"} <= set(down["locations"][0])
 
 
 def test_since_is_the_start_of_the_failure_streak_as_in_the_alert(tmp_path: Path, target: Target) -> None:
