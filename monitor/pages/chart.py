@@ -60,7 +60,8 @@ def svg(lines: dict[str, list[tuple[float, float]]], start: float, end: float) -
         legend.append(f'<span style="color:{colour}">■ {e(name)}</span>')
     out.append(f'<text x="{PAD_L}" y="{H - 8}">{_clock(start)}</text>'
                f'<text x="{W - 8}" y="{H - 8}" text-anchor="end">{_clock(end)}</text></svg>')
-    return "".join(out) + f'<div class="nums">{" ".join(legend)} (mean per {((end - start) / MAX_POINTS):.0f} s)</div>'
+    per_s = (end - start) / MAX_POINTS
+    return "".join(out) + f'<div class="nums">{" ".join(legend)} (mean per {per_s:.{0 if per_s >= 10 else 1}f} s)</div>'
 
 
 def _clock(ts: float) -> str:
