@@ -27,7 +27,8 @@ if __package__ in (None, ""):
 
 from monitor import config as config_mod  # noqa: E402
 from monitor.app import create_app  # noqa: E402
-from monitor.history import History, Row, SqliteHistory  # noqa: E402
+from monitor.history import History, Row  # noqa: E402
+from monitor.history_sqlite import SqliteHistory  # noqa: E402
 from probes.result import ProbeResult, RunReport  # noqa: E402
 
 

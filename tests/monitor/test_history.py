@@ -13,7 +13,8 @@ from service_target import Target, serving, write_config
 
 from monitor import config as config_mod
 from monitor import history_stats as stats
-from monitor.history import History, Row, SqliteHistory, open_history
+from monitor.history import History, Row, open_history
+from monitor.history_sqlite import SqliteHistory
 from monitor.pipeline import Monitor
 
 

@@ -120,3 +120,18 @@ def test_history_json_is_bounded_and_for_configured_checks_only(tmp_path: Path, 
     page = client.get("/status/down?format=json").json
     assert page["incidents"][0]["open"] is True and len(page["failures"]) == 3
     assert page["incidents"][0]["message"].startswith("HTTP 503")
+
+
+def test_alert_states_are_read_defensively() -> None:
+    """Known states pass through; `ok` with a failed last result is `failing`; a state this page
+    does not know, an unreadable store, or no result at all is `unknown`."""
+    from monitor.history import Row
+    from monitor.pages.status import state_of
+
+    passed = Row(ts=1.0, location="a", check="c", ok=True, cls=None, message=None, latency_ms=1.0, run_id="r")
+    failed = Row(ts=1.0, location="a", check="c", ok=False, cls="timeout", message="m", latency_ms=1.0, run_id="r")
+    assert [state_of(s, failed, False) for s in ("firing", "blocked", "degraded", "maintenance")] == [
+        "firing", "blocked", "degraded", "maintenance"]
+    assert state_of("ok", failed, False) == "failing" and state_of(None, passed, False) == "ok"
+    assert state_of("quorum-pending", passed, False) == "unknown"
+    assert state_of("ok", passed, True) == "unknown" and state_of("ok", None, False) == "unknown"
