@@ -22,6 +22,9 @@ def backfill(config: object, hist: History, now: float, minutes: int = 30) -> in
     location = str(getattr(config, "location", "local"))
     if any(hist.recent(c.name, limit=1) for c in checks):
         return 0
+    from probes.redact import Redactor
+
+    redact = Redactor(getattr(config, "secrets", frozenset())).text
     rng = random.Random(14)
     rows = []
     start = now - minutes * 60
@@ -36,7 +39,8 @@ def backfill(config: object, hist: History, now: float, minutes: int = 30) -> in
                             cls="unavailable" if failed else None,
                             message="HTTP 503 Service Unavailable (synthetic)" if failed else None,
                             latency_ms=round(sum(phases.values()) or rng.uniform(1, 20), 2),
-                            run_id=f"synthetic-{int(t)}-{i}", phases_ms=phases, target=c.target, diagnosis=NOTE))
+                            run_id=f"synthetic-{int(t)}-{i}", phases_ms=phases, target=redact(c.target),
+                            diagnosis=NOTE))
             t += step
             i += 1
     hist.store.write(rows)

@@ -14,8 +14,9 @@ INCIDENTS_S = 7 * 86400.0
 ROW_LIMIT = 50_000  # a week of one-minute results for up to five locations
 
 
-def document(check: Any, hist: History, now: float) -> dict[str, Any]:
-    """JSON of the check page; raises HistoryError when the history cannot be read."""
+def document(check: Any, hist: History, now: float, target: str) -> dict[str, Any]:
+    """JSON of the check page; `target` already redacted. Raises HistoryError when the history
+    cannot be read."""
     rows = hist.recent(check.name, limit=ROW_LIMIT, since=now - INCIDENTS_S, light=True)[::-1]
     day = hist.recent(check.name, limit=ROW_LIMIT, since=now - CHART_S)[::-1]
     start = min(now - 60, day[0].ts) if day else now - CHART_S  # the chart spans what there is
@@ -26,7 +27,7 @@ def document(check: Any, hist: History, now: float) -> dict[str, Any]:
         incident.first_message = full.message if full is not None else None
     failures = hist.recent(check.name, limit=20, failures_only=True)
     return {
-        "name": check.name, "type": check.type, "target": check.target,
+        "name": check.name, "type": check.type, "target": target,
         "latency_by_phase": {k: [[stats.iso(t), round(v, 2)] for t, v in pts]
                              for k, pts in chart.series(day, start, now).items()},
         "chart_start": stats.iso(start),

@@ -31,10 +31,12 @@ def document(monitor: Any, active: list[dict[str, Any]], now: float) -> dict[str
     for check in config.checks:
         try:
             entry = _check(check, hist, alerts, dict(monitor.latest), config, now)
+            entry["target"] = monitor.redactor.text(check.target)  # the configured URL may hold a secret
         except HistoryError as exc:
             errors.append(f"history unreadable: {exc}")
             hist = None  # one timeout per page at most; the rest from this process's latest results
             entry = _check(check, None, alerts, dict(monitor.latest), config, now)
+            entry["target"] = monitor.redactor.text(check.target)
         checks.append(entry)
     report = monitor.last_report
     last_run = None if report is None else {
@@ -74,7 +76,7 @@ def _check(check: Any, hist: History | None, alerts: Mapping[str, Any] | None, l
              for loc, rows in sorted(by_loc.items())]
     head = min(cells, key=lambda c: WORST.index(c["state"]))
     return {
-        "name": check.name, "type": check.type, "target": check.target, "interval_s": check.interval_s,
+        "name": check.name, "type": check.type, "target": "", "interval_s": check.interval_s,
         "state": head["state"], "ok": head["ok"], "latency_ms": head["latency_ms"],
         "failure_class": head["failure_class"], "message": head["message"], "diagnosis": head["diagnosis"],
         "since": head["since"], "consecutive_failures": alert.get("consecutive_failures"),

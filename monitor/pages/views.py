@@ -75,7 +75,8 @@ def status_check(check: str) -> Any:
         return _error(503, "no history store configured")
     now = monitor.clock()
     try:
-        doc = check_page.document(monitor.config.check(check), hist, now)
+        cfg = monitor.config.check(check)
+        doc = check_page.document(cfg, hist, now, monitor.redactor.text(cfg.target))
     except HistoryError as exc:
         return _error(503, f"history unreadable: {exc}")
     if _wants_html():
