@@ -118,7 +118,7 @@ def history() -> Any:
         return _error(400, "since: 90m, 24h, 7d, an ISO 8601 time or epoch seconds; limit: an integer")
     if not 1 <= limit <= HISTORY_MAX_LIMIT:
         return _error(400, f"limit must be 1..{HISTORY_MAX_LIMIT}")
-    since = max(since, now - MAX_HISTORY_S)
+    since = min(max(since, now - MAX_HISTORY_S), now)  # a time in the future means "nothing yet"
     hist = _history()
     if hist is None:
         return _error(503, "no history store configured")

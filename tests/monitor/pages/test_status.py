@@ -109,6 +109,7 @@ def test_history_json_is_bounded_and_for_configured_checks_only(tmp_path: Path, 
     assert client.get("/history?check=nope").status_code == 400
     assert client.get("/history?check=down&url=http://x").status_code == 400
     assert client.get("/history?check=down&limit=5001").status_code == 400
+    assert client.get("/history?check=down&since=891901909841").json["count"] == 0  # far future: none
     doc = client.get("/history?check=down&since=1h&limit=2").json
     assert doc["count"] == 2 and doc["truncated"] is True
     at = [r["at"] for r in doc["results"]]
