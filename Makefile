@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint bench image-test postgres checkov clean
+.PHONY: install run test lint bench image-test postgres chromium checkov clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,14 @@ postgres:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
 
+# Chromium for the browser tests of the status pages (driven by Playwright with executable_path;
+# Playwright's own browser download is never used).
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  echo "/usr/bin/chromium not found: installing Debian's chromium package"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
 # checkov pins many packages of its own, so it gets its own virtualenv (used by tests/terraform).
 checkov: .venv-checkov/bin/checkov
 .venv-checkov/bin/checkov:
@@ -35,7 +43,7 @@ lint: install
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
 
-test: install postgres checkov lint
+test: install postgres chromium checkov lint
 	$(PY) -m pytest -q
 
 run: install

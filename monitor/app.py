@@ -200,23 +200,15 @@ def healthz() -> Any:
     return jsonify({"status": "ok", "checks": len(_service().monitor.config.checks)})
 
 
-def status() -> Any:
-    from monitor import status_page
-
-    service = _service()
-    doc = status_page.document(service.monitor, service.active())
-    if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
-        return Response(status_page.html(doc), mimetype="text/html")
-    return jsonify(doc)
-
-
 def metrics() -> Any:
     from monitor.sinks import prometheus
 
     m = _service().monitor
     body = prometheus.render(list(m.published.values()), m.config.location,
                              duration_ms=m.last_published.duration_ms if m.last_published else None,
-                             checks={c.name: c for c in m.config.checks})
+                             checks={c.name: c for c in m.config.checks},
+                             counters=next((s for s in getattr(m.publisher, "metric_sinks", ())
+                                            if isinstance(s, prometheus.Counters)), None))
     return Response(body, content_type=prometheus.CONTENT_TYPE)
 
 
@@ -253,9 +245,20 @@ def _routes(app: Flask) -> None:
     app.add_url_rule("/run", view_func=run, methods=["POST"])
     app.add_url_rule("/probe", view_func=probe, methods=["GET", "POST"])
     app.add_url_rule("/healthz", view_func=healthz, methods=["GET"])
-    app.add_url_rule("/status", view_func=status, methods=["GET"])
     app.add_url_rule("/metrics", view_func=metrics, methods=["GET"])
     app.add_url_rule("/openapi.json", view_func=openapi, methods=["GET"])
+    _on_call_routes(app)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(ShuttingDown, _shutting_down)
     app.register_error_handler(Exception, _internal)
+
+
+def _on_call_routes(app: Flask) -> None:
+    """/status, /status/<check>, /status/<check>/<run_id> and /history (monitor.pages, monitor.history)."""
+    from monitor.pages import views
+
+    app.add_url_rule("/status", view_func=views.status, methods=["GET"])
+    app.add_url_rule("/status/<check>", view_func=views.status_check, methods=["GET"])
+    app.add_url_rule("/status/<check>/<run_id>", view_func=views.status_result, methods=["GET"])
+    app.add_url_rule("/history", view_func=views.history, methods=["GET"])
+    app.register_error_handler(views._BadFormat, views._bad_format)

@@ -1,4 +1,4 @@
-"""The `synthmon` command: probe, serve, validate, demo (README "Command line")."""
+"""The `synthmon` command: probe, serve, validate, report, demo (README "Command line")."""
 
 from __future__ import annotations
 
@@ -30,6 +30,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--every", type=float, metavar="SECONDS", help="run due checks every N seconds")
     validate = sub.add_parser("validate", help="load and validate the config")
     validate.add_argument("--config")
+    report = sub.add_parser("report", help="availability report of a period, from the recorded history")
+    report.add_argument("--config")
+    report.add_argument("--since", default="7d", help="7d, 24h, 90m, epoch seconds or ISO 8601 (default 7d)")
+    report.add_argument("--format", choices=("md", "json"), default="md")
     demo = sub.add_parser("demo", help="start the bundled demo target and serve the monitor against it")
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--target-port", type=int, default=8081)
@@ -54,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "probe":
             return _probe(args)
+        if args.command == "report":
+            return _report(args)
         if args.command == "serve":
             from monitor.serve import serve
 
@@ -94,3 +100,31 @@ def _probe(args: argparse.Namespace) -> int:
 
         print(render(report))
     return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _report(args: argparse.Namespace) -> int:
+    """Exit 0 when every golden path (websocket check) passed its last run in the period, else 1."""
+    import time
+
+    from monitor import history_stats, report
+    from monitor.history import HistoryError, open_history
+
+    cfg = _load(args.config)
+    logs.setup(sys.stderr, logging.WARNING)
+    now = time.time()
+    try:
+        since = history_stats.parse_since(args.since, now)
+    except ValueError:
+        print(f"synthmon: --since {args.since!r}: use 7d, 24h, 90m, epoch seconds or ISO 8601", file=sys.stderr)
+        return EXIT_USAGE
+    s = cfg.sinks
+    hist = open_history(s.history, s.state, s.history_days, s.project_id)
+    try:
+        doc = report.build(cfg, hist, since, now)
+    except HistoryError as exc:
+        print(f"synthmon: history unreadable: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        hist.close()
+    sys.stdout.write(report.render(doc, args.format))
+    return EXIT_OK if doc["golden_path_passed"] else EXIT_FAILED

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from monitor.history_stats import SINCE_PATTERN
 from probes.checks import NAME
 from probes.result import FAILURE_CLASSES
 
@@ -43,10 +44,11 @@ _STATUS_CHECK = {
     "type": "object", "required": ["name", "type", "state", "ok"],
     "properties": {
         "name": {"type": "string"}, "type": {"type": "string"}, "interval_s": {"type": "number"},
-        "state": {"enum": ["ok", "firing", "unknown"]}, "ok": {"type": ["boolean", "null"]},
+        "state": {"enum": ["ok", "failing", "firing", "degraded", "blocked", "maintenance", "unknown"]}, "ok": {"type": ["boolean", "null"]},
         "latency_ms": _NUM_OR_NULL, "failure_class": _STR_OR_NULL, "message": _STR_OR_NULL,
         "diagnosis": _STR_OR_NULL, "since": _STR_OR_NULL,
         "consecutive_failures": {"type": ["integer", "null"]},
+        "locations": {"type": "array", "items": {"type": "object"}},
     },
 }
 _STATUS = {
@@ -94,7 +96,39 @@ def document(check_names: tuple[str, ...], max_checks: int, *, auth: bool = Fals
     if auth:
         doc["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
         doc["security"] = [{"bearer": []}]
+    doc["paths"].update(_on_call_paths(name_schema, bad, denied))
     return doc
+
+
+def _on_call_paths(name: dict[str, Any], bad: dict[str, Any], denied: dict[str, Any]) -> dict[str, Any]:
+    page = {"application/json": {"schema": {"type": "object"}}, "text/html": {"schema": {"type": "string"}}}
+    fmt = {"name": "format", "in": "query", "required": False, "schema": {"enum": ["json", "html"]}}
+    missing = {"400": _json("Error", "format must be json or html"),
+               "404": _json("Error", "not a configured check, or no such result"),
+               "503": _json("Error", "the history store cannot be read")}
+    check = {"name": "check", "in": "path", "required": True, "schema": name}
+    return {
+        "/status/{check}": {"get": {"summary": "Latency by phase, incidents and last failures of one check",
+                                    "parameters": [check, fmt],
+                                    "responses": {"200": {"description": "check page", "content": page},
+                                                  **missing, **denied}}},
+        "/status/{check}/{run_id}": {"get": {
+            "summary": "One recorded result: message, phases, trace id",
+            "parameters": [check, {"name": "run_id", "in": "path", "required": True,
+                                   "schema": {"type": "string", "maxLength": 64}}, fmt],
+            "responses": {"200": {"description": "the result", "content": page}, **missing, **denied}}},
+        "/history": {"get": {
+            "summary": "Recorded results of one configured check, newest first (bounded)",
+            "parameters": [{"name": "check", "in": "query", "required": True, "schema": name},
+                           {"name": "since", "in": "query", "required": False,
+                            "description": "90m, 24h, 7d, ISO 8601 or epoch seconds (default 1h)",
+                            "schema": {"type": "string", "pattern": SINCE_PATTERN}},
+                           {"name": "limit", "in": "query", "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 5000}}],
+            "responses": {"200": {"description": "results", "content": {"application/json": {
+                "schema": {"type": "object", "required": ["check", "results"]}}}},
+                "400": bad, "503": missing["503"], **denied}}},
+    }
 
 
 def _paths(probe_op: dict[str, Any], report: dict[str, Any], denied: dict[str, Any],
@@ -109,7 +143,7 @@ def _paths(probe_op: dict[str, Any], report: dict[str, Any], denied: dict[str, A
                                  "schema": {"type": "object", "required": ["status"],
                                             "properties": {"status": {"const": "ok"},
                                                            "checks": {"type": "integer"}}}}}}}}},
-        "/status": {"get": {"summary": "Latest result and alert state per check (HTML for browsers)",
+        "/status": {"get": {"summary": "Per check and location: state, last failure, history bar, availability",
                             "responses": {"200": {"description": "status", "content": {
                                 "application/json": {"schema": {"$ref": "#/components/schemas/Status"}},
                                 "text/html": {"schema": {"type": "string"}}}}, **denied}}},

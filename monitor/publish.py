@@ -20,6 +20,7 @@ from typing import Any, Protocol, TypeVar
 
 from monitor import alert_run, alerts
 from monitor.config import Config
+from monitor.history import History
 from monitor.sinks.local import ResultsFile
 from monitor.state import LeaseRequest, StateStore, StoreError, open_store, release
 from probes.result import RunReport
@@ -51,8 +52,10 @@ class LocalResults:
 
 class Publisher:
     def __init__(self, config: Config, store: StateStore, *, metric_sinks: Sequence[MetricSink] = (),
-                 alert_sinks: Sequence[AlertSink] = (), clock: Callable[[], float] = time.time) -> None:
+                 alert_sinks: Sequence[AlertSink] = (), clock: Callable[[], float] = time.time,
+                 history: History | None = None) -> None:
         self.config, self.store, self.clock = config, store, clock
+        self.history = history
         self.metric_sinks, self.alert_sinks = list(metric_sinks), list(alert_sinks)
         # A claimed alert message outlives any run that could still be sending it.
         self.lease_s = max(60.0, 2 * config.run_bound_s)
@@ -76,6 +79,7 @@ class Publisher:
             writer = threading.Thread(target=self._write_metrics, args=(report, deadline, firing),
                                       name="synthmon-metrics", daemon=True)
             writer.start()
+        self._record_history(report)
         try:
             if claimed:
                 self._deliver(report.run_id, claimed, deadline)
@@ -84,6 +88,14 @@ class Publisher:
                       exc, extra={"run_id": report.run_id})
         if writer is not None:
             writer.join(max(0.0, deadline - time.monotonic()) + 1.0)
+
+    def _record_history(self, report: RunReport) -> None:
+        if self.history is None:
+            return
+        try:
+            self.history.record(report)  # bounded and logged inside; never fails the run
+        except Exception:  # a history bug must not cost the run its alerts
+            log.exception("history: run %s not recorded", report.run_id)
 
     def _write_metrics(self, report: RunReport, deadline: float, firing: Sequence[tuple[str, str, str, int]]) -> None:
         for sink in self.metric_sinks:
@@ -159,11 +171,16 @@ class Publisher:
             log.error("cannot release leases; they lapse by themselves: %s", exc)
 
     def alert_states(self) -> dict[str, dict[str, Any]]:
+        return self.read_alert_states() or {}
+
+    def read_alert_states(self) -> dict[str, dict[str, Any]] | None:
+        """Per check alert summary; None when the store cannot be read (at once, not after another
+        timeout, within STORE_RETRY_S of a failure), so that /status says `unknown`, never `ok`."""
         try:
-            states = self.store.load_all()
+            states = self._guarded(self.store.load_all)
         except StoreError as exc:
             log.error("cannot read alert state: %s", exc)
-            return {}
+            return None
         return {n: s.summary() for n, s in states.items() if n in self.config.check_names}
 
     def close(self) -> None:
@@ -173,6 +190,8 @@ class Publisher:
             close = getattr(sink, "close", None)  # sinks passed in by callers may have none
             if close is not None:
                 close()
+        if self.history is not None:
+            self.history.close()
         self.store.close()
 
 
@@ -192,7 +211,10 @@ def build_publisher(config: Config, *, clock: Callable[[], float] = time.time,
         metric_sinks.append(CloudMonitoringSink(
             s.project_id or "", s.job, emulator_host=env.get("MONITORING_EMULATOR_HOST") or None,
             checks={c.name: c for c in config.checks}))
-    # "prometheus" needs nothing here: /metrics renders the latest results (monitor.sinks.prometheus).
+    if "prometheus" in s.metrics:  # /metrics: gauges of the latest results, plus these counters
+        from monitor.sinks.prometheus import Counters
+
+        metric_sinks.append(Counters(config.location))
     alert_sinks: list[AlertSink] = []
     if "local" in s.alerts:
         alert_sinks.append(AlertsFile(s.alerts_file))
@@ -200,5 +222,8 @@ def build_publisher(config: Config, *, clock: Callable[[], float] = time.time,
         from monitor.sinks.pubsub import PubSubSink
 
         alert_sinks.append(PubSubSink(s.project_id or "", s.alert_topic))
+    from monitor.history import open_history
+
     return Publisher(config, open_store(s.state, s.project_id), metric_sinks=metric_sinks,
-                     alert_sinks=alert_sinks, clock=clock)
+                     alert_sinks=alert_sinks, clock=clock,
+                     history=open_history(s.history, s.state, s.history_days, s.project_id, clock=clock))

@@ -104,6 +104,27 @@ def _demo_target() -> Any:
     return module
 
 
+def _backfill(config: Config) -> None:
+    """Thirty minutes of synthetic history (marked as such) into an empty demo history."""
+    import time
+
+    from monitor.demo_history import backfill
+    from monitor.history import HistoryError, open_history
+
+    s = config.sinks
+    hist = open_history(s.history, s.state, s.history_days, s.project_id)
+    try:
+        n = backfill(config, hist, time.time())
+    except HistoryError as exc:
+        log.warning("demo history not back-filled: %s", exc)
+        return
+    finally:
+        hist.close()
+    if n:
+        print(f"synthmon demo: wrote {n} SYNTHETIC results (30 minutes, faded on /status) into an empty history",
+              file=sys.stderr, flush=True)
+
+
 def demo(*, port: int = 8080, target_port: int = 8081, every_s: float = 15.0,
          config_path: str | os.PathLike[str] = DEMO_CONFIG) -> int:
     """Start the demo target on loopback and serve the monitor against it with the embedded scheduler."""
@@ -115,6 +136,7 @@ def demo(*, port: int = 8080, target_port: int = 8081, every_s: float = 15.0,
     try:
         environ = {**os.environ, "SYNTHMON_DEMO_URL": target.http_url, "SYNTHMON_DEMO_WS_URL": target.ws_url}
         config = config_mod.load(config_path, environ)
+        _backfill(config)
         print(f"synthmon demo: target {target.http_url} (faults: POST {target.http_url}/_demo/fault?mode=NAME); "
               f"status page http://localhost:{port}/status", file=sys.stderr, flush=True)
         return serve(config, host="127.0.0.1", port=port, every_s=every_s)

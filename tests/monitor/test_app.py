@@ -6,6 +6,7 @@ import base64
 import concurrent.futures
 import json
 import logging
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -79,7 +80,8 @@ def test_probe_dry_run_publishes_nothing(client, cfg: config_mod.Config, target:
     r = client.get("/probe?check=down&publish=0")
     assert r.json["results"][0]["failure"]["class"] == "unavailable"
     assert not Path(cfg.sinks.results_file).exists()
-    assert client.get("/status").json["checks"][1]["state"] == "ok"
+    down = client.get("/status").json["checks"][1]
+    assert down["state"] == "unknown" and down["locations"][0]["bar"] == []  # nothing recorded
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'check="down"' not in metrics and "synthmon_run_duration_ms{" not in metrics
     client.get("/probe?check=down")
@@ -168,7 +170,7 @@ def test_status_json_then_html(client, target: Target) -> None:
     page = client.get("/status", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
     assert page.content_type.startswith("text/html")
     text = page.get_data(as_text=True)
-    assert "<td>down</td>" in text and "unavailable" in text and "<script" not in text
+    assert 'id="check-down" data-state="firing"' in text and "unavailable" in text
     assert client.get("/status", headers={"Accept": "*/*"}).is_json
 
 
@@ -181,6 +183,10 @@ def test_metrics_prometheus_text_of_latest_results(client, target: Target) -> No
     assert 'synthmon_check_success{check="web"' in text
     assert any(line.startswith("synthmon_check_success{check=\"down\"") and line.endswith(" 0.0")
                for line in text.splitlines())
+    client.get("/probe?check=down")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'synthmon_check_total{check="down",location="test-loopback",result="unavailable"} 2.0' in text
+    assert 'synthmon_probe_latency_ms_count{check="web",location="test-loopback"} 1.0' in text
 
 
 def test_token_guards_every_route_but_healthz(cfg: config_mod.Config, target: Target) -> None:
@@ -234,7 +240,8 @@ def test_openapi_describes_exactly_the_routes(client) -> None:
     doc = client.get("/openapi.json").json
     assert doc["openapi"].startswith("3.")
     app = client.application
-    routes = {r.rule: set(r.methods) - {"HEAD", "OPTIONS"} for r in app.url_map.iter_rules() if r.endpoint != "static"}
+    routes = {re.sub(r"<(\w+)>", r"{\1}", r.rule): set(r.methods) - {"HEAD", "OPTIONS"}
+              for r in app.url_map.iter_rules() if r.endpoint != "static"}
     assert {p: {m.upper() for m in ops} for p, ops in doc["paths"].items()} == routes
     check = doc["paths"]["/probe"]["get"]["parameters"][0]
     assert check["schema"]["items"]["enum"] == ["web", "down", "held"]

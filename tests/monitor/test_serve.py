@@ -151,7 +151,8 @@ def test_every_runs_due_checks_without_being_called(tmp_path: Path, target: Targ
 
 
 def test_demo_serves_live_results_and_shows_a_fault(tmp_path: Path) -> None:
-    """synthmon demo: the status page fills with passing demo checks; a 503 fault shows as `unavailable`."""
+    """synthmon demo: it starts with 30 minutes of history marked synthetic; the status page fills
+    with passing demo checks; a 503 fault shows as `unavailable`."""
     port = free_port()
     proc = Process([sys.executable, "-m", "monitor", "demo", "--port", str(port), "--target-port", "0",
                     "--every", "1"], cwd=tmp_path)
@@ -159,7 +160,12 @@ def test_demo_serves_live_results_and_shows_a_fault(tmp_path: Path) -> None:
     try:
         wait_http(base + "/healthz", proc=proc)
         target_url = re.search(r"target (http://\S+)", proc.wait_line(lambda x: "synthmon demo: target" in x)[0])[1]
+        proc.wait_line(lambda x: "SYNTHETIC results (30 minutes" in x)
         proc.wait_line(lambda x: '"logger":"synthmon.run"' in x)
+        past = _get(base + "/history?check=backend-health&since=1h&limit=5000")[1]["results"]
+        synthetic = [r for r in past if r["run_id"].startswith("synthetic-")]
+        assert len(synthetic) >= 150 and all(r["diagnosis"].startswith("synthetic") for r in synthetic)
+        assert any(not r["ok"] for r in synthetic) and len(synthetic) < len(past)  # and real results after
         doc = _get(base + "/status")[1]
         assert {c["name"]: c["ok"] for c in doc["checks"]} == {
             "backend-health": True, "backend-ready": True, "auth-health": True, "auth-verify": True,
@@ -170,6 +176,7 @@ def test_demo_serves_live_results_and_shows_a_fault(tmp_path: Path) -> None:
         assert [r["failure"]["class"] for r in report["results"]] == ["unavailable", "unavailable"]
         req = urllib.request.Request(base + "/status", headers={"Accept": "text/html"})
         with urllib.request.urlopen(req, timeout=5) as resp:
-            assert "unavailable" in resp.read().decode()
+            page = resp.read().decode()
+            assert "unavailable" in page and 'id="synthetic-note"' in page
     finally:
         assert proc.stop() == 0

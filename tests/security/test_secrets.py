@@ -235,7 +235,8 @@ def test_no_secret_in_any_output(tmp_path: Path, db_role: PgServer, pg_proxy: An
                                  demo_targets: dict[str, demo.DemoTarget], restore_logging: None,
                                  monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
                                  request: pytest.FixtureRequest) -> None:
-    """Every failure class of every probe, through CLI (json, table), logs, results, alerts, state, /status, /metrics and Cloud Monitoring series: no secret."""
+    """Every failure class of every probe, through CLI (json, table), logs, results, alerts, state, history,
+    /status, /status/<check>, a result page, /history, /metrics and Cloud Monitoring series: no secret."""
     pg_proxy.set_delay(30)
     env = {"PROBE_PASSWORD": LOGIN_PASSWORD, "PROBE_WRONG_PASSWORD": LOGIN_WRONG, "SERVICE_TOKEN": INTERPOLATED,
            "DB_PASSWORD": DB_PASSWORD, "STAGING_DB_DSN": db_role.dsn().replace(
@@ -278,6 +279,13 @@ def test_no_secret_in_any_output(tmp_path: Path, db_role: PgServer, pg_proxy: An
         outputs["/status json"] = client.get("/status").get_data(as_text=True)
         outputs["/status html"] = client.get("/status", headers={"Accept": "text/html"}).get_data(as_text=True)
         outputs["/metrics"] = client.get("/metrics").get_data(as_text=True)
+        html = {"Accept": "text/html"}
+        for c in config.checks:
+            outputs[f"/status/{c.name}"] = client.get(f"/status/{c.name}", headers=html).get_data(as_text=True)
+            outputs[f"/history {c.name}"] = client.get(f"/history?check={c.name}&since=1h").get_data(as_text=True)
+        outputs["/status/<check>/<run_id>"] = client.get(
+            f"/status/{config.checks[0].name}/{run.json['run_id']}", headers=html).get_data(as_text=True)
+        assert "<th>message</th>" in outputs["/status/<check>/<run_id>"]  # the result page was found
         assert monitor.last_report is not None
         last = monitor.last_report
         outputs["table"] = render(last)
@@ -292,6 +300,8 @@ def test_no_secret_in_any_output(tmp_path: Path, db_role: PgServer, pg_proxy: An
         outputs["alerts file"] = (state / "alerts.jsonl").read_text()
         with sqlite3.connect(state / "state.db") as db:
             outputs["state store"] = "\n".join(repr(row) for t in _tables(db) for row in db.execute(f"SELECT * FROM {t}"))
+        with sqlite3.connect(state / "history.db") as db:
+            outputs["history store"] = "\n".join(repr(row) for t in _tables(db) for row in db.execute(f"SELECT * FROM {t}"))
 
     secrets = set(SECRETS) | set(config.secrets)
     for t in [*demo_targets.values()]:

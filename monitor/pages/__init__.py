@@ -1,0 +1,1 @@
+"""The on-call pages: /status, /status/<check>, a result, and /history."""
