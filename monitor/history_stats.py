@@ -10,6 +10,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from monitor import slo
 from monitor.history import Row
 
 WINDOWS_S: dict[str, float] = {"1h": 3600.0, "24h": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0}
@@ -21,12 +22,9 @@ def availability(total: int, failures: int) -> float | None:
 
 
 def budget_left(total: int, failures: int, objective: float) -> float | None:
-    """Error budget left over the SLO window: 1 - (failures / total) / (1 - objective).
-
-    1.0 is the whole budget unspent, 0 spent exactly, negative overspent; None with no result."""
-    if total == 0 or objective >= 1:
-        return None
-    return 1 - (failures / total) / (1 - objective)
+    """Error budget left over the SLO window (monitor.slo's formula, from counts): 1.0 is the
+    whole budget unspent, 0 spent exactly, negative overspent; None with no result."""
+    return slo.budget_left_of_counts(total, failures, objective)
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

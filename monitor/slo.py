@@ -77,8 +77,14 @@ def burn_rate(results: Iterable[Result], objective: float, *,
 def budget_left(results: Iterable[Result], objective: float, *,
                 since: dt.datetime | None = None) -> float | None:
     """Fraction of the error budget left: 1 - (bad/total) / (1 - objective); negative when overspent."""
-    burn = burn_rate(results, objective, since=since)
-    return None if burn is None else 1.0 - burn
+    oks = _oks(results, since)
+    return budget_left_of_counts(len(oks), oks.count(False), objective)
+
+
+def budget_left_of_counts(total: int, bad: int, objective: float) -> float | None:
+    """`budget_left` from counts (what a history store keeps per window); None without any result."""
+    _check_objective(objective)
+    return None if total == 0 else 1.0 - (bad / total) / (1.0 - objective)
 
 
 def burning(results: Sequence[tuple[dt.datetime, bool]], objective: float,
