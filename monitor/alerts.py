@@ -14,12 +14,13 @@ incident stays open. `degraded_latency_ms` is an alert of its own (`check/degrad
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 from monitor import locations as locs
+from monitor.traces import link
 from probes.result import ProbeResult
+from probes.result import iso as result_iso
 
 OK, FIRING = "ok", "firing"
 GLOBAL, REGIONAL = "global", "regional"
@@ -117,6 +118,7 @@ class RunContext:
     silenced: bool = False  # inside a maintenance window
     sinks: tuple[str, ...] = ("local",)  # alert sinks each new message must reach
     quorum: int = 1  # failing locations for scope global
+    project_id: str | None = None  # where the probes' traces are: messages link to Cloud Trace
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,8 +129,7 @@ class Verdicts:
     affected: tuple[str, ...] = ()  # dependents failing while this check fails
 
 
-def iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+iso = result_iso  # one timestamp format for results, reports and alerts
 
 
 def dedup_key(check: str, failure_class: str, scope: str = GLOBAL) -> str:
@@ -279,8 +280,16 @@ class _Emitter:
             "location": self.ctx.location, "dedup_key": key, "scope": scope, "locations_failing": failing,
             "blocked_by": self.v.blocked_by, "affected": list(self.v.affected),
             "attempts": len(self.result.details.get("attempts") or []) or 1,
-            "transition": transition, "time": iso(self.ctx.now),
+            "transition": transition, "time": iso(self.ctx.now), **self._trace(transition),
         }
+
+    def _trace(self, transition: str) -> dict[str, Any]:
+        """The failing probe's trace id, and its Cloud Trace page when the project is known."""
+        trace_id = self.result.details.get("trace_id")
+        if transition == "resolved" or not isinstance(trace_id, str):
+            return {}
+        url = link(self.ctx.project_id, trace_id)
+        return {"trace_id": trace_id, **({"trace_url": url} if url else {})}
 
     def _append(self, body: dict[str, Any]) -> None:
         s = self.s

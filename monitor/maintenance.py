@@ -51,6 +51,16 @@ class MaintenanceWindow:
         found: dt.datetime | None = memo[1]
         return found
 
+    def open_until(self, now: dt.datetime) -> dt.datetime | None:
+        """The end of the occurrence open at `now`, or None when the window is closed."""
+        if self._rule is not None:
+            last = self._occurrence(now)
+            end = None if last is None else last + dt.timedelta(seconds=self.duration_s or 0)
+            return end if end is not None and now < end else None
+        if self.start is not None and self.end is not None and self.start <= now < self.end:
+            return self.end
+        return None
+
     def next_start(self, now: dt.datetime) -> dt.datetime | None:
         """When the window next opens after `now` (None: never again), for the status page."""
         if self._rule is not None:

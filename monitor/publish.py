@@ -111,7 +111,8 @@ class Publisher:
         results = {r.name: r for r in report.results if r.name in names}
         silenced = {n for n in names if any(w.covers(n, now_dt) for w in self.config.maintenance)}
         ctx = alerts.RunContext(report.run_id, report.location, now, sinks=tuple(s.name for s in self.alert_sinks),
-                                quorum=alert_run.quorum(self.config.alerting, self.config.location))
+                                quorum=alert_run.quorum(self.config.alerting, self.config.location),
+                                project_id=self.config.sinks.project_id)
         rules = {c.name: c for c in self.config.checks}
 
         def apply(states: dict[str, alerts.CheckState]) -> dict[str, alerts.CheckState]:

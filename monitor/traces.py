@@ -21,3 +21,13 @@ def trace_url(project_id: str, trace_id: str) -> str:
         raise ValueError(f"not a Google Cloud project id: {project_id!r}")
     query = urllib.parse.urlencode({"project": project_id, "tid": trace_id})
     return f"https://console.cloud.google.com/traces/list?{query}"
+
+
+def link(project_id: str | None, trace_id: object) -> str | None:
+    """`trace_url`, or None when there is no project or the id is not a trace id."""
+    if not project_id or not isinstance(trace_id, str):
+        return None
+    try:
+        return trace_url(project_id, trace_id)
+    except ValueError:
+        return None

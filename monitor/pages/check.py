@@ -7,7 +7,7 @@ from typing import Any
 from monitor import history_stats as stats
 from monitor.history import History, Row
 from monitor.pages import chart
-from monitor.pages.html import age, e, ms, page, q
+from monitor.pages.html import age, e, ms, page, q, trace
 
 CHART_S = 86400.0
 INCIDENTS_S = 7 * 86400.0
@@ -61,7 +61,7 @@ def html(doc: dict[str, Any], now: float) -> str:
         rows = "".join(
             f'<tr><td><a href="/status/{q(doc["name"])}/{q(f["run_id"])}">{e(f["at"])}</a></td>'
             f'<td>{e(f["location"])}</td><td>{e(f["failure_class"])}</td><td class="msg">{e(f["message"])}</td>'
-            f'<td class="msg">{e(f["trace_id"] or "—")}</td></tr>' for f in doc["failures"])
+            f'<td class="msg">{trace(f["trace_id"], f.get("trace_url"))}</td></tr>' for f in doc["failures"])
         parts.append('<div class="scroll"><table id="failures"><tr><th>when</th><th>location</th><th>class</th>'
                      f'<th>message</th><th>trace id</th></tr>{rows}</table></div>')
     else:
@@ -69,14 +69,17 @@ def html(doc: dict[str, Any], now: float) -> str:
     return page(f"synthmon {doc['name']}", "".join(parts))
 
 
-def result_html(row: Row, now: float) -> str:
-    """Everything recorded about one result: the page each bar links to."""
+def result_html(row: Row, now: float, trace_url: str | None = None) -> str:
+    """Everything recorded about one result: the page each bar links to (its trace id links to
+    Cloud Trace when the project is known)."""
     fields = [("check", row.check), ("location", row.location), ("time", stats.iso(row.ts)),
               ("age", age(now - row.ts)), ("result", "pass" if row.ok else "fail"),
               ("failure class", row.cls), ("message", row.message), ("diagnosis", row.diagnosis),
               ("latency", ms(row.latency_ms)), ("trace id", row.trace_id), ("attempts", row.attempts),
               ("run id", row.run_id), ("target", row.target)]
-    body = "".join(f'<tr><th>{e(k)}</th><td class="msg">{e("—" if v is None else v)}</td></tr>' for k, v in fields)
+    body = "".join(f'<tr><th>{e(k)}</th><td class="msg">'
+                   f'{trace(v, trace_url) if k == "trace id" else e("—" if v is None else v)}</td></tr>'
+                   for k, v in fields)
     phases = "".join(f"<tr><th>{e(k)}</th><td>{ms(v)}</td></tr>" for k, v in row.phases_ms.items())
     return page(f"synthmon {row.check} result",
                 f'<p><a href="/status/{q(row.check)}">← {e(row.check)}</a></p><h1>{e(row.check)} at '

@@ -81,6 +81,14 @@ def age(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h ago"
 
 
+def trace(trace_id: object, url: str | None) -> str:
+    """A trace id, linked to its Cloud Trace page when there is one (the URL is built, never taken
+    from the result)."""
+    if not trace_id:
+        return "—"
+    return f'<a href="{e(url)}">{e(trace_id)}</a>' if url else e(trace_id)
+
+
 def state_badge(state: str) -> str:
     return f'<span class="state" style="background:{STATE_COLOURS.get(state, "#616161")}">{e(state)}</span>'
 
@@ -107,12 +115,20 @@ def status(doc: dict[str, Any], refresh_s: int = REFRESH_S) -> str:
                  + (f"; {len(doc['runs_in_progress'])} run(s) in progress" if doc["runs_in_progress"] else "")
                  + f" · page generated {e(doc['generated_at'])}</p>")
     parts += [f'<div class="err">{e(msg)}</div>' for msg in doc["errors"]]
+    parts += [_window(w) for w in doc.get("maintenance", [])]
     if any(b["run_id"].startswith(SYNTHETIC) for c in doc["checks"] for loc in c["locations"] for b in loc["bar"]):
         parts.append('<p class="nums" id="synthetic-note">Faded bars are synthetic demo history written at start, '
                      "not measured; the bright ones are real results.</p>")
     for c in doc["checks"]:
         parts.append(_check(c))
     return page("synthmon status", "".join(parts), refresh_s)
+
+
+def _window(w: dict[str, Any]) -> str:
+    checks = "every check" if w["checks"] == "all" else ", ".join(w["checks"])
+    now = f"open now, until {e(w['open_until'])}" if w["open_until"] else "closed"
+    nxt = f"; next opens {e(w['next_start'])}" if w["next_start"] else ""
+    return f'<p class="nums maintenance">Maintenance ({e(checks)}: {e(w["reason"])}): {now}{nxt}</p>'
 
 
 def _check(c: dict[str, Any]) -> str:
@@ -136,7 +152,8 @@ def _cell(check: str, loc: dict[str, Any]) -> str:
                    + (f' <small>(attempts: {e(loc["attempts"])})</small>' if loc["attempts"] else "")
                    + f'</div><div class="diag">{e(loc["diagnosis"])}</div>'
                    + (f'<div class="nums">failing since {e(loc["since"])}</div>' if loc["since"] else "")
-                   + (f'<div class="nums">trace {e(loc["trace_id"])}</div>' if loc["trace_id"] else ""))
+                   + (f'<div class="nums">trace {trace(loc["trace_id"], loc.get("trace_url"))}</div>'
+                      if loc["trace_id"] else ""))
     av = loc["availability"]
     return (f'<div class="cell" style="border-color:{colour}" data-location="{e(loc["location"])}">'
             f'<div>{e(loc["location"])} {state_badge(loc["state"])} <small>last result {age(loc["age_s"])}, '

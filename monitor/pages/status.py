@@ -6,6 +6,7 @@ A check's state is never `ok` when its alert state cannot be read (the state sto
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,7 +45,20 @@ def document(monitor: Any, active: list[dict[str, Any]], now: float) -> dict[str
         "ok": report.ok, "skipped": list(report.skipped)}
     locations = sorted({loc["location"] for c in checks for loc in c["locations"]} | {config.location})
     return {"location": config.location, "locations": locations, "generated_at": stats.iso(now),
-            "last_run": last_run, "runs_in_progress": active, "errors": errors, "checks": checks}
+            "last_run": last_run, "runs_in_progress": active, "errors": errors,
+            "maintenance": maintenance(config.maintenance, now), "checks": checks}
+
+
+def maintenance(windows: Any, now: float) -> list[dict[str, Any]]:
+    """Each configured window: open now (until when) and when it next opens."""
+    at = dt.datetime.fromtimestamp(now, dt.UTC)
+    out = []
+    for w in windows:
+        until, nxt = w.open_until(at), w.next_start(at)
+        out.append({"checks": list(w.checks) or "all", "reason": w.reason, "rrule": w.rrule,
+                    "open_until": None if until is None else stats.iso(until.timestamp()),
+                    "next_start": None if nxt is None else stats.iso(nxt.timestamp())})
+    return out
 
 
 def _check(check: Any, hist: History | None, alerts: Mapping[str, Any] | None, latest: dict[str, ProbeResult],

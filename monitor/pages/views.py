@@ -14,6 +14,7 @@ from monitor.history import History, HistoryError
 from monitor.pages import check as check_page
 from monitor.pages import html as html_page
 from monitor.pages import status as status_doc
+from monitor.traces import link
 
 HISTORY_PARAMS = ("check", "since", "limit")
 HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT = 500, 5000
@@ -61,6 +62,10 @@ def status() -> Any:
     service = _service()
     now = service.monitor.clock()
     doc = status_doc.document(service.monitor, service.active(), now)
+    project = service.monitor.config.sinks.project_id
+    for c in doc["checks"]:
+        for cell in c["locations"]:
+            cell["trace_url"] = link(project, cell.get("trace_id"))
     if _wants_html():
         return Response(html_page.status(doc, _refresh_s()), mimetype="text/html")
     return jsonify(doc)
@@ -79,6 +84,8 @@ def status_check(check: str) -> Any:
         doc = check_page.document(cfg, hist, now, monitor.redactor.text(cfg.target))
     except HistoryError as exc:
         return _error(503, f"history unreadable: {exc}")
+    for f in doc["failures"]:
+        f["trace_url"] = link(monitor.config.sinks.project_id, f.get("trace_id"))
     if _wants_html():
         return Response(check_page.html(doc, now), mimetype="text/html")
     return jsonify(doc)
@@ -95,9 +102,10 @@ def status_result(check: str, run_id: str) -> Any:
         return _error(503, f"history unreadable: {exc}")
     if row is None:
         return _error(404, "no such result")
+    url = link(monitor.config.sinks.project_id, row.trace_id)
     if _wants_html():
-        return Response(check_page.result_html(row, monitor.clock()), mimetype="text/html")
-    return jsonify(row.to_dict() | {"at": stats.iso(row.ts)})
+        return Response(check_page.result_html(row, monitor.clock(), url), mimetype="text/html")
+    return jsonify(row.to_dict() | {"at": stats.iso(row.ts), "trace_url": url})
 
 
 def history() -> Any:

@@ -136,3 +136,57 @@ def test_alert_states_are_read_defensively() -> None:
     assert state_of("ok", failed, False) == "failing" and state_of(None, passed, False) == "ok"
     assert state_of("quorum-pending", passed, False) == "unknown"
     assert state_of("ok", passed, True) == "unknown" and state_of("ok", None, False) == "unknown"
+
+
+def test_failure_trace_ids_link_to_cloud_trace_on_pages_and_in_the_alert(tmp_path: Path, target: Target) -> None:
+    """With sinks.project_id set, the failing probe's trace id links to its Cloud Trace page on
+    /status, /status/<check> and the result page, and the alert message carries the same link."""
+    path = write_config(tmp_path, target, hold=False)
+    path.write_text(path.read_text().replace("sinks:\n", "sinks:\n  project_id: synthmon-test\n"))
+    cfg = config_mod.load(path)
+    app = create_app(cfg)
+    client = app.test_client()
+    try:
+        report = client.post("/probe?check=down").get_json()
+        trace_id = report["results"][0]["details"]["trace_id"]
+        url = f"https://console.cloud.google.com/traces/list?project=synthmon-test&tid={trace_id}"
+        cell = next(c for c in client.get("/status?format=json").get_json()["checks"] if c["name"] == "down")
+        assert cell["locations"][0]["trace_url"] == url
+        failures = client.get("/status/down?format=json").get_json()["failures"]
+        assert failures[0]["trace_id"] == trace_id and failures[0]["trace_url"] == url
+        page = client.get("/status/down", headers={"Accept": "text/html"}).get_data(as_text=True)
+        assert f'href="{url.replace("&", "&amp;")}"' in page
+        result = client.get(f"/status/down/{report['run_id']}?format=json").get_json()
+        assert result["trace_url"] == url
+        alerts = [json.loads(x) for x in Path(cfg.sinks.alerts_file).read_text().splitlines()]
+        [firing] = [a for a in alerts if a["check"] == "down" and a["transition"] == "firing"]
+        assert (firing["trace_id"], firing["trace_url"]) == (trace_id, url)
+    finally:
+        app.extensions["synthmon"].monitor.close()
+
+
+def test_status_shows_the_open_and_the_next_maintenance_window(tmp_path: Path, target: Target) -> None:
+    """A recurring window open now says until when and when it opens next; a one-off window in the
+    future is closed with its start as the next opening; both show on the HTML page."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    start = (now - dt.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    later = (now + dt.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    after = (now + dt.timedelta(days=2, hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    path = write_config(tmp_path, target, hold=False)
+    path.write_text(path.read_text() + f"""maintenance:
+  - {{checks: [down], rrule: "DTSTART:{start.replace('-', '').replace(':', '')}\\nRRULE:FREQ=DAILY", duration_s: 600,
+     reason: daily restart}}
+  - {{checks: [], start: "{later}", end: "{after}", reason: DB upgrade}}
+""")
+    app = create_app(config_mod.load(path))
+    client = app.test_client()
+    try:
+        daily, upgrade = client.get("/status?format=json").get_json()["maintenance"]
+        assert _ts(daily["open_until"]) == pytest.approx(_ts(start) + 600)
+        assert _ts(daily["next_start"]) == pytest.approx(_ts(start) + 86400)
+        assert (upgrade["open_until"], upgrade["checks"]) == (None, "all")
+        assert _ts(upgrade["next_start"]) == pytest.approx(_ts(later))
+        page = client.get("/status", headers={"Accept": "text/html"}).get_data(as_text=True)
+        assert "daily restart" in page and "open now, until" in page and "DB upgrade" in page
+    finally:
+        app.extensions["synthmon"].monitor.close()
