@@ -224,7 +224,7 @@ def _display(s: CheckState, entry: dict[str, Any]) -> str:
 
 
 class _Emitter:
-    """Builds the DESIGN.md "Alerts" message bodies into the state's outbox."""
+    """Builds the alert message bodies into the state's outbox."""
 
     def __init__(self, s: CheckState, result: ProbeResult, rule: Rule, ctx: RunContext, v: Verdicts) -> None:
         self.s, self.result, self.rule, self.ctx, self.v = s, result, rule, ctx, v

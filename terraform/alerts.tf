@@ -145,6 +145,9 @@ resource "google_monitoring_alert_policy" "check_warning" {
 }
 
 resource "google_monitoring_alert_policy" "latency_slo" {
+  # Off by default: synthmon already pages on it through alert/firing (one outage, one page).
+  count = var.metric_alert_policies ? 1 : 0
+
   project               = var.project_id
   display_name          = "synthmon: latency over SLO"
   combiner              = "OR"
@@ -196,6 +199,9 @@ resource "google_monitoring_alert_policy" "latency_slo" {
 }
 
 resource "google_monitoring_alert_policy" "vpc_over_threshold" {
+  # Off by default: synthmon already pages on it through alert/firing (one outage, one page).
+  count = var.metric_alert_policies ? 1 : 0
+
   project               = var.project_id
   display_name          = "synthmon: VPC round trip over threshold"
   combiner              = "OR"
@@ -247,6 +253,9 @@ resource "google_monitoring_alert_policy" "vpc_over_threshold" {
 }
 
 resource "google_monitoring_alert_policy" "golden_path_events_missing" {
+  # Off by default: synthmon already pages on it through alert/firing (one outage, one page).
+  count = var.metric_alert_policies ? 1 : 0
+
   project               = var.project_id
   display_name          = "synthmon: golden path agent events missing"
   combiner              = "OR"
@@ -316,6 +325,9 @@ resource "google_monitoring_alert_policy" "golden_path_events_missing" {
 }
 
 resource "google_monitoring_alert_policy" "cert_expiring" {
+  # Off by default: synthmon already pages on it through alert/firing (one outage, one page).
+  count = var.metric_alert_policies ? 1 : 0
+
   project               = var.project_id
   display_name          = "synthmon: certificate expires in less than ${var.cert_min_days} days"
   combiner              = "OR"

@@ -345,3 +345,9 @@ variable "labels" {
   type        = map(string)
   default     = {}
 }
+
+variable "metric_alert_policies" {
+  description = "Also create the metric-threshold policies (latency over SLO, VPC round trip, golden-path events missing, certificate expiry) beside the alert/firing ones. Off by default: each of those faults is already a failure class that synthmon pages on through alert/firing, so they would page twice for one outage and cost $1.50 per condition per month."
+  type        = bool
+  default     = false
+}

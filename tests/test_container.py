@@ -141,8 +141,8 @@ def test_dockerfile_cmd_serves_from_a_fresh_install(tmp_path: Path, target: Targ
 
 
 BROKEN = {
-    "probes left out of the package": ('packages = ["monitor", "monitor.sinks", "probes"]',
-                                       'packages = ["monitor", "monitor.sinks"]', "probes"),
+    "probes left out of the package": ('packages = ["monitor", "monitor.pages", "monitor.schema", "monitor.sinks", "probes"]',
+                                       'packages = ["monitor", "monitor.pages", "monitor.schema", "monitor.sinks"]', "probes"),
     "prometheus-client left out of the dependencies": ('"prometheus-client>=0.19,<1",', "", "prometheus_client"),
 }
 

@@ -187,8 +187,15 @@ def _conditions(policy: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_required_alert_policies(tf: dict[str, Any]) -> None:
-    """The issue's policies exist: failing, latency, VPC, events missing, cert < 14 days, heartbeat."""
+    """The issue's policies exist: failing, latency, VPC, events missing, cert < 14 days, heartbeat;
+    the metric-threshold ones only with metric_alert_policies (synthmon's own alert/firing already
+    pages on each of those faults, so by default they would page twice)."""
     policies = tf["resource"]["google_monitoring_alert_policy"]
+    for name in ("latency_slo", "vpc_over_threshold", "golden_path_events_missing", "cert_expiring"):
+        assert policies[name]["count"] == "${var.metric_alert_policies ? 1 : 0}"
+    assert _default(tf, "metric_alert_policies") is False
+    for name in ("check_failing", "check_warning", "monitor_silent"):
+        assert "count" not in policies[name]
     by_filter: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for policy in policies.values():
         for cond in _conditions(policy):
@@ -569,7 +576,7 @@ def test_staging_example_renders_and_loads(tmp_path: Path) -> None:
     original = config_mod.loads(text, environ=STAGING_ENV)
     rendered = config_mod.loads(got["c"], environ=STAGING_ENV)
     assert [_unordered(c) for c in rendered.checks] == [_unordered(c) for c in original.checks]
-    assert set(got["s"]) == {c.name for c in original.checks if c.slo} == {"backend-health", "golden-path"}
+    assert set(got["s"]) == {c.name for c in original.checks if c.slo} == {"golden-path"}
 
 
 def test_dashboard_has_cross_region_rows(tf: dict[str, Any]) -> None:
