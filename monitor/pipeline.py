@@ -71,7 +71,8 @@ class Monitor:
 
             publisher = build_publisher(config, clock=clock, environ=environ)
         self.publisher = publisher
-        self.probes = probes if probes is not None else _bind_probes(config, environ)
+        self._probes = probes  # bound on the first run: probe libraries are not a cold-start cost
+        self._environ = environ
         self._lock = threading.Lock()
         self._in_flight: set[str] = set()  # this process's leases: held even when the store is down
         self.latest: dict[str, ProbeResult] = {}  # the newest result per check, dry runs included
@@ -185,7 +186,8 @@ class Monitor:
             return []
         loop = self._ensure_loop()
         deadline = None if self.config.run_timeout_s is None else loop.time() + self.config.run_timeout_s
-        futures = {asyncio.run_coroutine_threadsafe(run_check(c, self.probes[c.type], deadline=deadline,
+        probes = self.probes()
+        futures = {asyncio.run_coroutine_threadsafe(run_check(c, probes[c.type], deadline=deadline,
                                                               clock=self.clock), loop): c for c in checks}
         results: dict[str, ProbeResult] = {}
         ended: list[ProbeResult] = []
@@ -204,6 +206,13 @@ class Monitor:
         except concurrent.futures.CancelledError:
             raise ShuttingDown("the monitor was closed while the checks ran") from None
         return [results[c.name] for c in checks]
+
+    def probes(self) -> Mapping[str, Any]:
+        """The probe functions of the configured types, imported and bound on first use."""
+        with self._lock:
+            if self._probes is None:
+                self._probes = _bind_probes(self.config, self._environ)
+            return self._probes
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         """The monitor's own event loop, shared by every run and request thread, so that connection

@@ -29,11 +29,14 @@ class Counters:
     """A metric sink: counts and latency histograms of every published result, for /metrics."""
 
     def __init__(self, location: str) -> None:
+        self.location = location
+        self._lock = threading.Lock()
+        self.registry: Any = None  # built on the first write: prometheus_client is not a cold-start cost
+
+    def _build(self) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-        self.location = location
         self.registry = CollectorRegistry(auto_describe=False)
-        self._lock = threading.Lock()
         self.total = Counter("synthmon_check", "published results by check and result (ok or failure class)",
                              ("check", "result", "location"), registry=self.registry)
         self.latency = Histogram("synthmon_probe_latency_ms", "latency of published results, ms",
@@ -45,6 +48,8 @@ class Counters:
 
     def write(self, report: RunReport, *, deadline: float, firing: Sequence[tuple[str, str, str, int]] = ()) -> bool:
         with self._lock:
+            if self.registry is None:
+                self._build()
             for check, severity, scope, value in firing:
                 self.firing.labels(check=check, severity=severity, scope=scope, location=self.location).set(value)
             for r in report.results:
@@ -60,7 +65,7 @@ class Counters:
         from prometheus_client import generate_latest
 
         with self._lock:
-            return generate_latest(self.registry)
+            return b"" if self.registry is None else generate_latest(self.registry)
 
 
 def render(results: Iterable[ProbeResult], location: str, *, duration_ms: float | None = None,
