@@ -91,18 +91,6 @@ def test_dropped_syn_is_connect_timeout_in_every_probe(kind: str) -> None:
     assert failed(r) == "connect_timeout", r.to_dict()
 
 
-@pytest.fixture(scope="module")
-def tls() -> Tls:
-    return Tls()
-
-
-@pytest.fixture(scope="module")
-def ca_file(tls: Tls, tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("ca") / "ca.pem"
-    tls.ca.cert_pem.write_to_path(str(path))
-    return str(path)
-
-
 def refusing_context(tls: Tls, how: str) -> ssl.SSLContext:
     """A server context that refuses the probe: demands a client certificate (TLS 1.3, where the
     alert comes after the client finished its handshake; or TLS 1.2, during it), or sends a

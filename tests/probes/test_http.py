@@ -15,21 +15,10 @@ from probes.result import ProbeResult
 
 
 @pytest.fixture(scope="module")
-def tls() -> Tls:
-    return Tls()
-
-
-@pytest.fixture(scope="module")
 def plain() -> Iterator[Server]:
     with serving() as s:
         yield s
 
-
-@pytest.fixture(scope="module")
-def ca_file(tls: Tls, tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("ca") / "ca.pem"
-    tls.ca.cert_pem.write_to_path(str(path))
-    return str(path)
 
 
 def run(spec: dict[str, Any]) -> ProbeResult:

@@ -15,18 +15,6 @@ from probes import http as http_probe
 from probes.result import ProbeResult
 
 
-@pytest.fixture(scope="module")
-def tls() -> Tls:
-    return Tls()
-
-
-@pytest.fixture(scope="module")
-def ca_file(tls: Tls, tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("ca") / "ca.pem"
-    tls.ca.cert_pem.write_to_path(str(path))
-    return str(path)
-
-
 def run(server: H2Server, ca_file: str, **spec: Any) -> ProbeResult:
     check = make_check({"name": "h2", "type": "http", "url": server.url(), "ca_file": ca_file,
                         "timeout_s": 2, **spec})
