@@ -21,13 +21,13 @@ from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from monitor.config import Config
+from monitor.pages.views import EXTENSION
 from monitor.pipeline import Monitor, ShuttingDown
 from probes.checks import NAME
 from probes.result import RunReport
 
 log = logging.getLogger("synthmon.app")
 
-EXTENSION = "synthmon"
 PROBE_PARAMS = ("check", "publish")
 MAX_QUERY_BYTES = 2048
 MAX_CHECK_PARAMS = 32

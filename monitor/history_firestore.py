@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from monitor.history import HistoryError, Row, _decode, _encode
+from monitor.history_rows import HistoryError, Row, _decode, _encode
 
 CALL_TIMEOUT_S = 3.0
 # How stale a count may be, by window length: a 30-day availability moves slowly.

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from monitor.history import CHECKPOINT_EVERY, PRUNE_BATCH, TIMEOUT_S, HistoryError, Row, _decode, _encode
+from monitor.history_rows import CHECKPOINT_EVERY, PRUNE_BATCH, TIMEOUT_S, HistoryError, Row, _decode, _encode
 
 log = logging.getLogger("synthmon.history")
 

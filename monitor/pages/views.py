@@ -21,9 +21,11 @@ HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT = 500, 5000
 MAX_HISTORY_S = 400 * 86400
 
 
-def _service() -> Any:
-    from monitor.app import EXTENSION
+# The app.extensions slot where create_app keeps the Service behind every route.
+EXTENSION = "synthmon"
 
+
+def _service() -> Any:
     return current_app.extensions[EXTENSION]
 
 
