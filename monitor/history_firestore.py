@@ -42,7 +42,7 @@ class FirestoreHistory:
             if self._client is None:
                 from google.cloud import firestore
 
-                from monitor.state import _bound_calls
+                from monitor.state_firestore import _bound_calls
 
                 client = firestore.Client(project=self.project_id, database=self.database)
                 _bound_calls(client, CALL_TIMEOUT_S)

@@ -22,7 +22,7 @@ from monitor import alert_run, alerts
 from monitor.config import Config
 from monitor.history import History
 from monitor.sinks.local import ResultsFile
-from monitor.state import LeaseRequest, StateStore, StoreError, open_store, release
+from monitor.state import LeaseRequest, MemoryStore, SqliteStore, StateStore, StoreError, release
 from probes.result import RunReport
 
 log = logging.getLogger("synthmon.publish")
@@ -228,3 +228,17 @@ def build_publisher(config: Config, *, clock: Callable[[], float] = time.time,
     return Publisher(config, open_store(s.state, s.project_id), metric_sinks=metric_sinks,
                      alert_sinks=alert_sinks, clock=clock,
                      history=open_history(s.history, s.state, s.history_days, s.project_id, clock=clock))
+
+
+def open_store(url: str, project_id: str | None = None) -> StateStore:
+    """The store named by a `sinks.state` URL (validated at config load); nothing is opened yet."""
+    if url == "memory://":
+        return MemoryStore()
+    if url.startswith("sqlite:///"):
+        return SqliteStore(url[len("sqlite:///"):])
+    if url.startswith("firestore://"):
+        from monitor.state_firestore import FirestoreStore
+
+        database, _, collection = url[len("firestore://"):].partition("/")
+        return FirestoreStore(project_id, database or "(default)", collection or "synthmon-state")
+    raise ValueError(f"unsupported state store {url!r}")

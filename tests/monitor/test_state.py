@@ -12,7 +12,7 @@ import pytest
 
 from monitor import alerts, state
 from monitor.config import loads
-from monitor.publish import Publisher
+from monitor.publish import Publisher, open_store
 from probes.result import ProbeResult, RunReport
 
 CONFIG = """
@@ -26,7 +26,7 @@ checks:
 def firestore_store(firestore_emulator: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[], state.StateStore]:
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", firestore_emulator)
     collection = f"state-{uuid.uuid4().hex[:8]}"  # a fresh collection per test
-    return lambda: state.open_store(f"firestore://(default)/{collection}", "synthmon-test")
+    return lambda: open_store(f"firestore://(default)/{collection}", "synthmon-test")
 
 
 @pytest.fixture(params=["memory", "sqlite", "firestore"])
@@ -36,7 +36,7 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Callab
         shared = state.MemoryStore()
         yield lambda: shared
     elif request.param == "sqlite":
-        yield lambda: state.open_store(f"sqlite:///{tmp_path}/state.db")
+        yield lambda: open_store(f"sqlite:///{tmp_path}/state.db")
     else:
         yield request.getfixturevalue("firestore_store")
 
@@ -162,15 +162,15 @@ def test_overlapping_runs_fire_once(make_store: Callable[[], state.StateStore]) 
 def test_sqlite_relative_and_absolute_urls(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """sqlite:///rel is relative to the working directory, sqlite:////abs is absolute."""
     monkeypatch.chdir(tmp_path)
-    state.open_store("sqlite:///.synthmon/state.db").lease(["a"], lease_req("r", 1.0, names=("a",)))
+    open_store("sqlite:///.synthmon/state.db").lease(["a"], lease_req("r", 1.0, names=("a",)))
     assert (tmp_path / ".synthmon/state.db").is_file()
-    state.open_store(f"sqlite:///{tmp_path}/abs.db").lease(["a"], lease_req("r", 1.0, names=("a",)))
+    open_store(f"sqlite:///{tmp_path}/abs.db").lease(["a"], lease_req("r", 1.0, names=("a",)))
     assert (tmp_path / "abs.db").is_file()
 
 
 def test_sqlite_unusable_raises_store_error(tmp_path: Any) -> None:
     """A store that cannot be opened raises StoreError, which the publisher logs and survives."""
-    store = state.open_store(f"sqlite:///{tmp_path}/s.db")
+    store = open_store(f"sqlite:///{tmp_path}/s.db")
     (tmp_path / "s.db").unlink()
     (tmp_path / "s.db").mkdir()  # no longer a database file
     with pytest.raises(state.StoreError):
