@@ -39,7 +39,7 @@ def run(target: Target, checks: int) -> dict[str, Any]:
             directory = Path(tmp)
             sinks = {"metrics": ["cloud_monitoring"], "alerts": ["pubsub"], "project_id": "bench-project",
                      "state": f"sqlite:///{directory / 'state.db'}"}
-            config = write_config(directory / "synthmon.yaml", fleet(target, checks), location="bench",
+            config = write_config(directory / "synthmon.yaml", fleet(target, checks), location="us-central1",
                                   run_timeout_s=30, sinks=sinks)
             host = f"127.0.0.1:{port}"
             svc = Service(config, directory, {"MONITORING_EMULATOR_HOST": host, "PUBSUB_EMULATOR_HOST": host})
