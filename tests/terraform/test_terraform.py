@@ -638,3 +638,25 @@ def test_failure_class_of_a_pass_agrees_in_code_dashboard_and_descriptors() -> N
     assert ("synthmon.json", "!=", timeseries.NO_FAILURE) in filters
     for name, _, value in filters:
         assert value in {timeseries.NO_FAILURE, *FAILURE_CLASSES}, (name, value)
+
+
+def test_history_indexes_cover_the_firestore_history_queries(tf: dict[str, Any]) -> None:
+    """Real Firestore answers a query with equality filters and an order or range on `ts` only with
+    a composite index: one per query shape of monitor/history_firestore.py, in its collection."""
+    import inspect
+
+    from monitor import history, history_firestore
+
+    indexes = tf["locals"]["history_indexes"]
+    assert {k: [tuple(f) for f in v] for k, v in indexes.items()} == {
+        "recent": [("check", "ASCENDING"), ("ts", "DESCENDING")],
+        "recent_failures": [("check", "ASCENDING"), ("ok", "ASCENDING"), ("ts", "DESCENDING")],
+        "counts": [("check", "ASCENDING"), ("location", "ASCENDING"), ("ts", "ASCENDING")],
+        "failure_counts": [("check", "ASCENDING"), ("location", "ASCENDING"), ("ok", "ASCENDING"),
+                           ("ts", "ASCENDING")]}
+    source = inspect.getsource(history_firestore)
+    for field in ("check", "ok", "location", "ts"):
+        assert f'FieldFilter("{field}"' in source
+    assert tf["locals"]["history_collection"] == "synthmon-history" in inspect.getsource(history)
+    ttl = tf["resource"]["google_firestore_field"]["history_ttl"]
+    assert ttl["field"] == "expire_at" and '"expire_at"' in source
