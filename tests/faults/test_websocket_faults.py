@@ -12,7 +12,7 @@ import faulty_ws
 import pytest
 from servers import make_check, make_config, run_all, serving
 
-from probes import registry
+from probes import registry, ws_session
 from probes import websocket as websocket_probe
 from probes.agent_events import parse_frame
 from probes.result import ProbeResult
@@ -88,7 +88,7 @@ def test_unpaced_heartbeat_flood_keeps_the_loop_responsive(port: int, monkeypatc
             most, seen = max(most, frames - seen), frames
         return task.result(), most
 
-    monkeypatch.setattr(websocket_probe, "parse_frame", counting)
+    monkeypatch.setattr(ws_session, "parse_frame", counting)
     check = make_check(ws_spec(port, "heartbeats-unpaced"))
     started = time.monotonic()
     result, most_per_turn = asyncio.run(probe_counting_turns())
