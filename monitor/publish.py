@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
-from monitor import alert_run, alerts
+from monitor import alert_run, alerts, outbox
 from monitor.config import Config
 from monitor.history import History
 from monitor.sinks.local import ResultsFile
@@ -122,7 +122,7 @@ class Publisher:
             for name, s in written.items():
                 if name in results:
                     release(s, report.run_id)
-                alerts.claim(s, ctx.run_id, now, self.lease_s)
+                outbox.claim(s, ctx.run_id, now, self.lease_s)
             return written
 
         states = self._guarded(lambda: self.store.transact_run(names, apply))
@@ -137,7 +137,7 @@ class Publisher:
             for mid in sink.send(todo, deadline=deadline):
                 delivered.setdefault(mid, []).append(sink.name)
         self._guarded(lambda: self.store.transact_many(
-            list(claimed), lambda _, s: alerts.settle(s, run_id, delivered)))
+            list(claimed), lambda _, s: outbox.settle(s, run_id, delivered)))
 
     def _guarded(self, call: Callable[[], T]) -> T:
         """`call()` on the store, unless it failed within STORE_RETRY_S: a store that is down costs a

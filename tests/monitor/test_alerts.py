@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor import alerts
+from monitor import alerts, outbox
 from probes.result import ProbeResult
 
 
@@ -117,17 +117,17 @@ def test_resolved_message_names_the_alert_it_closes() -> None:
 
 def test_claim_is_exclusive_until_the_lease_ends() -> None:
     s, _ = run(["unavailable"] * 2)
-    assert [m["id"] for m in alerts.claim(s, "a", 100.0, lease_s=60)] == ["run1/api/0"]
-    assert alerts.claim(s, "b", 130.0, lease_s=60) == []
-    assert len(alerts.claim(s, "b", 160.0, lease_s=60)) == 1
+    assert [m["id"] for m in outbox.claim(s, "a", 100.0, lease_s=60)] == ["run1/api/0"]
+    assert outbox.claim(s, "b", 130.0, lease_s=60) == []
+    assert len(outbox.claim(s, "b", 160.0, lease_s=60)) == 1
 
 
 def test_settle_drops_delivered_and_releases_the_rest() -> None:
     s, _ = run(["unavailable"] * 2 + ["ok"])
     for m in s.outbox:
         m["sinks"] = ["local", "pubsub"]
-    alerts.claim(s, "a", 100.0, lease_s=60)
-    s = alerts.settle(s, "a", {"run1/api/0": ["local", "pubsub"], "run2/api/1": ["local"]})
+    outbox.claim(s, "a", 100.0, lease_s=60)
+    s = outbox.settle(s, "a", {"run1/api/0": ["local", "pubsub"], "run2/api/1": ["local"]})
     assert [(m["id"], m["sinks"], m["claimed_by"]) for m in s.outbox] == [("run2/api/1", ["pubsub"], None)]
 
 
