@@ -67,7 +67,9 @@ def test_heartbeat_flood_without_events_is_timeout_and_starves_nothing(port: int
     assert ws.details["missing"] == ["agent_started", "agent_completed"]
     assert FIRST_EVENT_S <= ws.latency_ms / 1000 < FIRST_EVENT_S + SLACK_S
     assert api.ok, api.to_dict()
-    assert elapsed < FIRST_EVENT_S + SLACK_S
+    # The verdict comes at first_event_timeout_s (latency above); the close handshake after it may
+    # use what is left of the check's own timeout_s, since a flooding server may not answer it.
+    assert elapsed < TIMEOUT_S + SLACK_S
 
 
 def test_unpaced_heartbeat_flood_keeps_the_loop_responsive(port: int, monkeypatch: pytest.MonkeyPatch) -> None:

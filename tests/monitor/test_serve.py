@@ -128,10 +128,11 @@ def _get_status(url: str) -> tuple[int, Any]:
     try:
         return _get(url)
     except urllib.error.HTTPError as exc:
-        try:
-            return exc.code, json.loads(exc.read())
-        except (OSError, http.client.HTTPException, ValueError) as cut:
-            return exc.code, str(cut)
+        with exc:  # closes the response's socket however the read ends
+            try:
+                return exc.code, json.loads(exc.read())
+            except (OSError, http.client.HTTPException, ValueError) as cut:
+                return exc.code, str(cut)
     except (OSError, http.client.HTTPException) as exc:
         return 0, str(exc)
 
