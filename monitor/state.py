@@ -106,6 +106,23 @@ def _leaser(req: LeaseRequest, skipped: dict[str, str]) -> UpdateNamed:
     return apply
 
 
+def lease_all(req: LeaseRequest, skipped: dict[str, str]) -> UpdateAll:
+    """`transact_run`'s body for a lease: the checks it may start are written, the others land in
+    `skipped` with their reason (filled afresh each time the body runs)."""
+    def apply(states: dict[str, CheckState]) -> dict[str, CheckState]:
+        skipped.clear()
+        written = {}
+        for name, s in states.items():
+            reason = decide_lease(name, s, req)
+            if reason is None:
+                written[name] = s
+            else:
+                skipped[name] = reason
+        return written
+
+    return apply
+
+
 class _ManyBased:
     """What a store with an atomic `transact_many` gets from it (the memory and SQLite stores)."""
 

@@ -19,7 +19,7 @@ from monitor.state import (
     Update,
     UpdateAll,
     UpdateNamed,
-    decide_lease,
+    lease_all,
 )
 
 
@@ -106,31 +106,10 @@ class FirestoreStore:
             return {d.id: CheckState.from_dict(d.id, d.to_dict()) for d in self._coll().stream()}
 
     def lease(self, names: Iterable[str], req: LeaseRequest) -> dict[str, str]:
-        """One transaction over the checks' documents: two runs cannot both lease a check."""
-        from google.cloud import firestore
-
-        wanted = list(names)
-        if not wanted:
-            return {}
-        with _firestore_errors():
-            coll = self._coll()
-
-            @firestore.transactional
-            def apply(txn: Any) -> dict[str, str]:
-                snaps = {s.id: s for s in txn.get_all([coll.document(n) for n in wanted])}
-                skipped = {}
-                for n in wanted:
-                    snap = snaps.get(n)
-                    state = CheckState.from_dict(n, snap.to_dict() if snap is not None and snap.exists else None)
-                    reason = decide_lease(n, state, req)
-                    if reason is None:  # merge: only this location's entry of `schedule` changes
-                        txn.set(coll.document(n), {"check": n, "schedule": {
-                            req.location: state.schedule[req.location]}}, merge=True)
-                    else:
-                        skipped[n] = reason
-                return skipped
-
-            return apply(self._client.transaction(max_attempts=10))
+        """The run transaction over the checks' documents: two runs cannot both lease a check."""
+        skipped: dict[str, str] = {}
+        self.transact_run(names, lease_all(req, skipped))
+        return skipped
 
     def close(self) -> None:
         with self._lock:
